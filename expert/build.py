@@ -1,0 +1,297 @@
+"""The pipeline: case file -> evidence -> analysis -> report and data outputs.
+
+:func:`build` is the one function the command line calls. It computes
+everything in memory, writes every output into a staging folder next to the
+output folder, and only then moves each file into place with an atomic
+rename, so a failed build leaves earlier outputs untouched and no partial
+files (DESIGN.md "Outputs").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .analysis import Analysis, analyse
+from .case import REPORT_FORMATS, Case, load_case
+from .errors import InputError, ReportError
+from .evidence import read_runs
+
+__all__ = ["BuildResult", "build", "check", "write_valuations_csv", "analysis_to_json"]
+
+CSV_COLUMNS = ["grouping", "group", "method", "benchmark", "estimate", "std_error", "ci_low", "ci_high", "interval",
+               "mde", "se_bootstrap", "se_analytic", "significant", "n_works", "tokens", "configuration", "finer", "n_parts"]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build produced.
+
+    Attributes
+    ----------
+    out_dir : Path
+    files : tuple of Path
+        Every file written, relative to ``out_dir``.
+    analysis : Analysis
+    warnings : tuple of str
+        Analysis notes and renderer warnings.
+    seconds : dict
+        Wall time of each step.
+    """
+
+    out_dir: Path
+    files: tuple[Path, ...]
+    analysis: Analysis
+    warnings: tuple[str, ...]
+    seconds: dict
+
+
+def check(case_path: str | Path, progress=None):
+    """Validate a case and its evidence without analysing: returns (Case, RunTable)."""
+    say = progress or (lambda message: None)
+    say(f"reading case {case_path}")
+    case = load_case(case_path)
+    say(f"reading run table {case.evidence.runs}")
+    runs = read_runs(case)
+    return case, runs
+
+
+def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None = None, *,
+          resamples: int | None = None, seed: int | None = None, command_line: str | None = None,
+          progress=None) -> BuildResult:
+    """Build the report and data outputs of a case.
+
+    Parameters
+    ----------
+    case_path : str or Path
+        The case file.
+    out_dir : str or Path
+        Output folder (created if missing).
+    formats : list of str, optional
+        Any of ``pdf``, ``html``, ``csv``, ``json``; default: the case's ``report.formats``.
+    resamples, seed : int, optional
+        Override the case's bootstrap replicates and seed (recorded in the outputs).
+    command_line : str, optional
+        Recorded in the reproducibility appendix.
+    progress : callable, optional
+        Called with a short message before each step.
+
+    Returns
+    -------
+    BuildResult
+
+    Raises
+    ------
+    CaseError, EvidenceError
+        Invalid input (exit code 2 on the command line).
+    ReportError
+        The report could not be rendered or written.
+    """
+    say = progress or (lambda message: None)
+    seconds = {}
+    clock = time.perf_counter()
+
+    def lap(name):
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name] = now - clock
+        clock = now
+
+    case, runs = check(case_path, say)
+    case = _override(case, resamples, seed)
+    formats = list(dict.fromkeys(formats or case.report.formats))
+    unknown = [item for item in formats if item not in REPORT_FORMATS]
+    if unknown:
+        raise InputError(f"--format: expected a comma-separated list of {', '.join(REPORT_FORMATS)}, found {', '.join(unknown)}")
+    lap("read")
+    analysis = analyse(case, runs, progress=say)
+    lap("analyse")
+    command_line = command_line or f"expert build {case.path.name}"
+
+    outputs: dict[str, bytes] = {}
+    warnings = list(analysis.warnings)
+    if "csv" in formats:
+        outputs["valuations.csv"] = write_valuations_csv(analysis).encode("utf-8")
+    if "json" in formats:
+        outputs["analysis.json"] = analysis_to_json(analysis, command_line).encode("utf-8")
+    if "html" in formats or "pdf" in formats:
+        from .report.charts import make_charts
+        from .report.context import make_context
+        from .report.render import render_html, template_assets
+
+        say("charts")
+        scale, unit = _scale_unit(analysis)
+        charts = make_charts(analysis, scale, unit, case.report.top_rows)
+        lap("charts")
+        for name, svg in charts.items():
+            outputs[f"figures/{name}"] = svg
+        template_dir = case.resolve(case.report.template_dir) if case.report.template_dir else None
+        context = make_context(analysis, command_line,
+                               {name.removesuffix(".svg"): f"figures/{name}" for name in charts})
+        say("rendering HTML")
+        html = render_html(context, template_dir)
+        assets = template_assets(template_dir)
+        if "html" in formats:
+            outputs["report.html"] = _standalone_html(html, assets).encode("utf-8")
+        lap("html")
+        if "pdf" in formats:
+            from .report.pdf import html_to_pdf, report_fonts
+
+            say("rendering PDF")
+            assets.update(report_fonts())
+            assets.update({f"figures/{name}": (svg, "image/svg+xml") for name, svg in charts.items()})
+            identifier = hashlib.sha256("".join(item.sha256 for item in case.inputs).encode()).hexdigest()[:32].encode()
+            pdf, render_warnings = html_to_pdf(html, assets, case.matter.date, identifier)
+            outputs["report.pdf"] = pdf
+            warnings.extend(f"PDF renderer: {message}" for message in render_warnings
+                            if "instead of HarfBuzz-Subset" not in message)  # speed notice about the system, not the report
+            lap("pdf")
+    out_dir = Path(out_dir)
+    say(f"writing {len(outputs)} files to {out_dir}")
+    written = _write_atomically(out_dir, outputs)
+    lap("write")
+    return BuildResult(out_dir=out_dir, files=tuple(written), analysis=analysis, warnings=tuple(warnings), seconds=seconds)
+
+
+def _override(case: Case, resamples: int | None, seed: int | None) -> Case:
+    if resamples is None and seed is None:
+        return case
+    import dataclasses
+
+    bootstrap = case.analysis.bootstrap.model_copy(update={k: v for k, v in (("resamples", resamples), ("seed", seed))
+                                                           if v is not None})
+    analysis = case.analysis.model_copy(update={"bootstrap": bootstrap})
+    return dataclasses.replace(case, analysis=analysis)
+
+
+def _scale_unit(analysis: Analysis) -> tuple[float, str]:
+    from .report.context import _units
+
+    return _units(analysis.runs)
+
+
+def _number(value) -> str:
+    if value is None or value is pd.NA:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return "" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        text = f"{float(value):.10g}"
+        return "0" if text == "-0" else text
+    return str(value)
+
+
+def write_valuations_csv(analysis: Analysis) -> str:
+    """valuations.csv: one row per (grouping, group, method, benchmark), in score units."""
+    frame = analysis.valuations
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    columns = [frame[column].tolist() if column in frame else [None] * len(frame) for column in CSV_COLUMNS]
+    for row in zip(*columns):
+        writer.writerow([_number(value) for value in row])
+    return buffer.getvalue()
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(f"{float(value):.10g}") if math.isfinite(value) else None
+    return str(value)
+
+
+def analysis_to_json(analysis: Analysis, command_line: str) -> str:
+    """analysis.json: settings, evidence summary, noise floor, notes and every valuation."""
+    case, runs = analysis.case, analysis.runs
+    settings = case.analysis.bootstrap
+    document = {
+        "expert_version": __version__,
+        "matter": {"title": case.matter.title, "date": case.matter.date.isoformat(), "caption": case.matter.caption},
+        "command_line": command_line,
+        "inputs": [{"role": item.role, "name": item.path.name, "sha256": item.sha256, "size": item.size}
+                   for item in case.inputs],
+        "bootstrap": {"resamples": settings.resamples, "seed": settings.seed, "confidence": settings.confidence,
+                      "interval": settings.interval, "power": case.analysis.power, "matched_seeds": runs.matched},
+        "evidence": {"configurations": [{"label": c.label, "n_removed": len(c.removed), "runs": list(c.runs),
+                                         "seeds": list(c.seeds)} for c in runs.configurations],
+                     "benchmarks": [{"name": name, "n_items": len(items) if runs.has_items else 0}
+                                    for name, items in zip(runs.benchmarks, runs.items)],
+                     "seeds": list(runs.seeds), "n_rows": runs.n_rows, "simulated": case.evidence.simulated},
+        "groupings": [{"name": g.name, "n_groups": len(g.groups), "by": g.by} for g in case.groupings],
+        "nesting": [{"finer": finer, "coarser": coarser, "nests": nests} for finer, coarser, nests in case.nesting],
+        "noise": analysis.noise.to_dict(orient="records"),
+        "unavailable": [{"grouping": u.grouping, "method": u.method, "reason": u.reason, "missing": list(u.missing)}
+                        for u in analysis.unavailable],
+        "notes": list(analysis.warnings),
+        "utilities": analysis.utilities[["group", "benchmark", "estimate", "std_error", "ci_low", "ci_high", "interval",
+                                         "n_removed"]].rename(columns={"group": "configuration"}).to_dict(orient="records"),
+        "valuations": analysis.valuations[[c for c in CSV_COLUMNS if c in analysis.valuations]].to_dict(orient="records"),
+    }
+    return json.dumps(_jsonable(document), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _standalone_html(html: str, assets: dict) -> str:
+    """The report HTML for a browser: CSS inlined, figures read from the figures/ folder beside it."""
+    css = assets.get("report.css", (b"", ""))[0].decode("utf-8")
+    return (html.replace('<link rel="stylesheet" href="asset:report.css">', f"<style>\n{css}\n</style>")
+            .replace('src="asset:figures/', 'src="figures/'))
+
+
+def _write_atomically(out_dir: Path, outputs: dict[str, bytes]) -> list[Path]:
+    """Write every output to a staging folder beside ``out_dir``, then rename each file into place."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"{out_dir}: -o: expected a folder that can be created, found {error.strerror}") from None
+    if not out_dir.is_dir():
+        raise InputError(f"{out_dir}: -o: expected a folder, found a file")
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".expert-staging-", dir=out_dir))
+    except OSError as error:
+        raise InputError(f"{out_dir}: -o: expected a writable folder, found {error.strerror}") from None
+    try:
+        for name, data in outputs.items():
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        written = []
+        for name in outputs:
+            final = out_dir / name
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / name, final)
+            written.append(Path(name))
+        return written
+    except OSError as error:
+        raise ReportError(f"{out_dir}: could not write the outputs: {error.strerror or error}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

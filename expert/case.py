@@ -1,0 +1,587 @@
+"""The case file: its schema and :func:`load_case`.
+
+A case file (YAML, one per matter) declares the matter, the works, the
+groupings of the works that the report contrasts, the evidence, the analysis
+settings and the report settings (DESIGN.md "Case file"). :func:`load_case`
+validates all of it at once and raises one :class:`~expert.errors.CaseError`
+listing every problem as ``file:line: key.path: expected ..., found ...``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import hashlib
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import pandas as pd
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._yaml import LocatedYaml, format_path, load_yaml
+from .errors import CaseError
+
+__all__ = [
+    "Case",
+    "Grouping",
+    "InputFile",
+    "Matter",
+    "Expert",
+    "EvidenceSpec",
+    "AnalysisSpec",
+    "BootstrapSpec",
+    "ReportSpec",
+    "load_case",
+    "sha256_of",
+]
+
+REPORT_FORMATS = ("pdf", "html", "csv", "json")
+METHODS = ("loo",)
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Expert(_Schema):
+    """The testifying expert (FRCP 26(a)(2)(B)); every field optional."""
+
+    name: str | None = None
+    title: str | None = None
+    affiliation: str | None = None
+    qualifications: str | None = None
+    publications: list[str] = Field(default_factory=list, description="Publications of the last 10 years.")
+    prior_testimony: list[str] = Field(default_factory=list, description="Testimony of the last 4 years.")
+    compensation: str | None = None
+
+
+class Matter(_Schema):
+    """The matter: `title` and `date` are required; the report says "not provided" for the rest."""
+
+    title: Annotated[str, Field(min_length=1)]
+    date: _dt.date
+    caption: str | None = None
+    court: str | None = None
+    docket: str | None = None
+    confidentiality: str | None = None
+    expert: Expert = Field(default_factory=Expert)
+    assignment: str | None = None
+    assumptions_from_counsel: list[str] = Field(default_factory=list)
+
+
+class GroupingSpec(_Schema):
+    """A grouping: by a works column (`by`) or by explicit lists (`groups`, with `rest`)."""
+
+    by: str | None = None
+    groups: dict[str, list[str] | Literal["rest"]] | None = None
+
+
+class EvidenceSpec(_Schema):
+    """Where the ablation evidence is."""
+
+    runs: str = Field(description="Run table (CSV or Parquet), relative to the case file.")
+    simulated: bool = Field(False, description="True when the runs are simulated for illustration.")
+    description: str | None = Field(None, description="What the runs are, printed in the report.")
+
+
+class BootstrapSpec(_Schema):
+    """Crossed bootstrap settings (METHODS.md B2-B3)."""
+
+    resamples: Annotated[int, Field(ge=1, le=1_000_000)] = 9999
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    interval: Literal["bca", "percentile"] = "bca"
+    seed: Annotated[int, Field(ge=0)] = 20240601
+
+
+class AnalysisSpec(_Schema):
+    """Which valuations to compute and how to measure their uncertainty."""
+
+    methods: list[Literal["loo"]] = Field(default_factory=lambda: ["loo"])
+    bootstrap: BootstrapSpec = Field(default_factory=BootstrapSpec)
+    power: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.8
+
+
+class ReportSpec(_Schema):
+    """What to write and how the report looks."""
+
+    formats: list[Literal["pdf", "html", "csv", "json"]] = Field(default_factory=lambda: list(REPORT_FORMATS))
+    top_rows: Annotated[int, Field(ge=1, le=500)] = 25
+    template_dir: str | None = None
+    page_size: Literal["letter", "a4"] = "letter"
+
+
+class CaseSchema(_Schema):
+    """The whole case file."""
+
+    matter: Matter
+    works: str | list[dict[str, typing.Any]]
+    groupings: dict[str, GroupingSpec]
+    evidence: EvidenceSpec
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
+    report: ReportSpec = Field(default_factory=ReportSpec)
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A file the case relies on, for the materials-considered list and the manifest."""
+
+    role: str
+    path: Path
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """A named partition of the works.
+
+    Attributes
+    ----------
+    name : str
+        The grouping's name in the case (e.g. ``publisher``).
+    groups : tuple of str
+        Group names, in order of first appearance in the works table.
+    membership : ndarray of int, shape (n_works,)
+        Index into ``groups`` of each work's group.
+    by : str or None
+        The works column that defines the grouping, or None for explicit lists.
+    """
+
+    name: str
+    groups: tuple[str, ...]
+    membership: np.ndarray = field(repr=False)
+    by: str | None = None
+
+    def members(self, group: str | int) -> np.ndarray:
+        """Indices of the works in ``group`` (a name or an index)."""
+        index = self.groups.index(group) if isinstance(group, str) else int(group)
+        return np.flatnonzero(self.membership == index)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Number of works in each group."""
+        return np.bincount(self.membership, minlength=len(self.groups))
+
+    @property
+    def is_singletons(self) -> bool:
+        """True when every group holds exactly one work (a per-work grouping)."""
+        return bool(np.all(self.sizes == 1))
+
+
+@dataclass(frozen=True)
+class Case:
+    """A validated case.
+
+    Attributes
+    ----------
+    path : Path
+        The case file.
+    matter, evidence, analysis, report
+        The validated sections of the case file.
+    works : pandas.DataFrame
+        One row per work; column ``id`` (str) plus every other column given.
+    groupings : tuple of Grouping
+        In the order of the case file (finest first).
+    nesting : tuple of (str, str, bool)
+        For each pair of successive groupings (finer, coarser): whether every
+        finer group lies inside one coarser group.
+    inputs : tuple of InputFile
+        The case file and every file it names, with SHA-256.
+    """
+
+    path: Path
+    matter: Matter
+    works: pd.DataFrame = field(repr=False)
+    groupings: tuple[Grouping, ...]
+    nesting: tuple[tuple[str, str, bool], ...]
+    evidence: EvidenceSpec
+    analysis: AnalysisSpec
+    report: ReportSpec
+    inputs: tuple[InputFile, ...]
+
+    @property
+    def directory(self) -> Path:
+        """The folder that paths in the case are relative to."""
+        return self.path.parent
+
+    @property
+    def work_ids(self) -> tuple[str, ...]:
+        return tuple(self.works["id"])
+
+    def grouping(self, name: str) -> Grouping:
+        """The grouping called ``name``."""
+        for grouping in self.groupings:
+            if grouping.name == name:
+                return grouping
+        raise KeyError(name)
+
+    def resolve(self, relative: str) -> Path:
+        """A path named in the case, relative to the case file."""
+        return (self.directory / relative).resolve()
+
+
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_case(path: str | Path) -> Case:
+    """Read and validate a case file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The case file (YAML).
+
+    Returns
+    -------
+    Case
+
+    Raises
+    ------
+    CaseError
+        Listing every problem found, each as ``file:line: key.path: expected ..., found ...``.
+    """
+    path = Path(path)
+    source = path.name
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CaseError(f"{path}: expected a case file, found no such file") from None
+    except IsADirectoryError:
+        raise CaseError(f"{path}: expected a case file, found a folder") from None
+    except OSError as error:
+        raise CaseError(f"{path}: expected a readable case file, found {error.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise CaseError(f"{source}:{line}: (document): expected UTF-8 text, found byte 0x{raw[error.start]:02x}") from None
+    try:
+        located = load_yaml(text, source)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = (error.problem or str(error)).strip()
+        if "\t" in text.splitlines()[line - 1] if len(text.splitlines()) >= line else False:
+            problem += " (tabs are not allowed for indentation in YAML; use spaces)"
+        raise CaseError(f"{source}:{line}: (document): expected valid YAML, found a syntax error: {problem}") from None
+    except yaml.YAMLError as error:
+        raise CaseError(f"{source}:1: (document): expected valid YAML, found {error}") from None
+
+    problems = list(located.problems)
+    if not isinstance(located.data, dict):
+        found = "an empty file" if located.data is None else f"a {type(located.data).__name__}"
+        problems.append(f"{source}:1: (document): expected a mapping with matter, works, groupings, evidence; found {found}")
+        raise CaseError(problems)
+
+    schema = None
+    try:
+        schema = CaseSchema.model_validate(located.data)
+    except pydantic.ValidationError as error:
+        # a value the YAML loader already refused (e.g. a forbidden tag) is None here: report it once
+        reported = {problem.split(": expected", 1)[0] for problem in problems}
+        problems.extend(problem for problem in _schema_problems(error, located, source)
+                        if problem.split(": expected", 1)[0] not in reported)
+    if problems or schema is None:
+        raise CaseError(problems)
+
+    directory = path.resolve().parent
+    inputs = [InputFile("case file", path.resolve(), hashlib.sha256(raw).hexdigest(), len(raw))]
+    works, row_of = _load_works(schema, located, source, directory, inputs, problems)
+    groupings: list[Grouping] = []
+    if works is not None:
+        for name, spec in schema.groupings.items():
+            grouping = _build_grouping(name, spec, works, row_of, located, source, problems)
+            if grouping is not None:
+                groupings.append(grouping)
+    if not schema.groupings:
+        problems.append(f"{source}:{located.line_of(('groupings',))}: groupings: expected at least one grouping, found none")
+
+    runs_path = (directory / schema.evidence.runs).resolve()
+    line = located.line_of(("evidence", "runs"))
+    if not runs_path.is_file():
+        found = "a folder" if runs_path.is_dir() else "no such file"
+        problems.append(f"{source}:{line}: evidence.runs: expected a run table file, found {found} ({schema.evidence.runs})")
+    elif runs_path.suffix.lower() not in (".csv", ".parquet", ".pq", ".gz") or (
+        runs_path.suffix.lower() == ".gz" and not runs_path.name.lower().endswith(".csv.gz")
+    ):
+        problems.append(
+            f"{source}:{line}: evidence.runs: expected a .csv, .csv.gz or .parquet file, found {runs_path.name!r}"
+        )
+    else:
+        inputs.append(InputFile("run table", runs_path, sha256_of(runs_path), runs_path.stat().st_size))
+
+    if schema.report.template_dir is not None:
+        template_dir = (directory / schema.report.template_dir).resolve()
+        if not template_dir.is_dir():
+            problems.append(
+                f"{source}:{located.line_of(('report', 'template_dir'))}: report.template_dir: "
+                f"expected a folder of templates, found {'a file' if template_dir.exists() else 'no such folder'} "
+                f"({schema.report.template_dir})"
+            )
+    if problems:
+        raise CaseError(problems)
+
+    nesting = tuple(
+        (finer.name, coarser.name, _nests(finer, coarser)) for finer, coarser in zip(groupings, groupings[1:])
+    )
+    return Case(
+        path=path.resolve(),
+        matter=schema.matter,
+        works=works,
+        groupings=tuple(groupings),
+        nesting=nesting,
+        evidence=schema.evidence,
+        analysis=schema.analysis,
+        report=schema.report,
+        inputs=tuple(inputs),
+    )
+
+
+# ----------------------------------------------------------------------------- schema messages
+
+
+def _schema_problems(error: pydantic.ValidationError, located: LocatedYaml, source: str) -> list[str]:
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = _clean_loc(item["loc"])
+        kind = item["type"]
+        line = located.line_of(loc)
+        where = format_path(loc)
+        found = item.get("input")
+        if kind == "extra_forbidden":
+            key = loc[-1]
+            line = located.key_lines.get(tuple(loc), line)  # the unknown key's own line
+            choices = _allowed_keys(loc[:-1])
+            hint = difflib.get_close_matches(str(key), choices, n=1)
+            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            allowed = ", ".join(choices)
+            problems.append(f"{source}:{line}: {where}: expected one of the keys {allowed}, found unknown key {key!r}{suggestion}")
+            continue
+        if kind == "missing":
+            problems.append(f"{source}:{line}: {where}: expected a value (required), found nothing")
+            continue
+        message = item["msg"]
+        for prefix in ("Input should be ", "Value should be ", "Value error, "):
+            if message.startswith(prefix):
+                message = message[len(prefix):]
+        problems.append(f"{source}:{line}: {where}: expected {message}, found {_show(found)}")
+    # one message per location: unions produce one per branch
+    unique: dict[str, str] = {}
+    for problem in problems:
+        head = problem.split(": expected", 1)[0]
+        unique.setdefault(head, problem)
+    return list(unique.values())
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    """Drop pydantic's union-branch markers from a location."""
+    cleaned = []
+    for part in loc:
+        if isinstance(part, str) and (
+            part.startswith(("list[", "dict[", "literal[", "function-")) or part in ("str", "int", "float", "bool")
+        ):
+            continue
+        cleaned.append(part)
+    return tuple(cleaned)
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: typing.Any = CaseSchema
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            info = model.model_fields.get(part)
+            model = _model_in(info.annotation) if info else None
+        elif typing.get_origin(model) is dict:
+            model = _model_in(typing.get_args(model)[1])
+        else:
+            return []
+        if model is None:
+            return []
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _model_in(annotation):
+    """The BaseModel (or dict of one) inside an annotation such as ``X | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) is dict:
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _show(value) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ----------------------------------------------------------------------------- works and groupings
+
+
+def _load_works(schema, located, source, directory, inputs, problems):
+    """The works table and a function giving ``file:line`` of a row, or (None, None)."""
+    line = located.line_of(("works",))
+    if isinstance(schema.works, str):
+        works_path = (directory / schema.works).resolve()
+        name = schema.works
+        if not works_path.is_file():
+            found = "a folder" if works_path.is_dir() else "no such file"
+            problems.append(f"{source}:{line}: works: expected a CSV file of works, found {found} ({schema.works})")
+            return None, None
+        raw = works_path.read_bytes()
+        inputs.append(InputFile("works table", works_path, hashlib.sha256(raw).hexdigest(), len(raw)))
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            row = raw[: error.start].count(b"\n") + 1
+            problems.append(f"{name}:{row}: (file): expected UTF-8 text, found byte 0x{raw[error.start]:02x}")
+            return None, None
+        import io
+
+        try:
+            works = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=False)
+        except pd.errors.EmptyDataError:
+            problems.append(f"{name}:1: (file): expected a header row with an `id` column, found an empty file")
+            return None, None
+        except pd.errors.ParserError as error:
+            bad_line = re.search(r"line (\d+)", str(error))
+            problems.append(f"{name}:{bad_line.group(1) if bad_line else 1}: (file): expected a well-formed CSV, "
+                            f"found: {str(error).strip()}")
+            return None, None
+        row_of = lambda i: f"{name}:{i + 2}"  # noqa: E731  header is line 1
+    else:
+        name = source
+        records = []
+        for index, record in enumerate(schema.works):
+            records.append({key: ("" if value is None else str(value)) for key, value in record.items()})
+        works = pd.DataFrame.from_records(records) if records else pd.DataFrame({"id": []}, dtype=str)
+        row_of = lambda i: f"{source}:{located.line_of(('works', i))}"  # noqa: E731
+
+    works.columns = [str(column).strip() for column in works.columns]
+    if "id" not in works.columns:
+        where = f"{name}:1" if isinstance(schema.works, str) else f"{source}:{line}"
+        problems.append(f"{where}: id: expected a column `id`, found columns {list(works.columns)}")
+        return None, None
+    if len(works) == 0:
+        where = f"{name}:2" if isinstance(schema.works, str) else f"{source}:{line}"
+        problems.append(f"{where}: works: expected at least one work, found none")
+        return None, None
+    ids = works["id"].astype(str).str.strip()
+    works["id"] = ids
+    first_row: dict[str, int] = {}
+    for index, value in enumerate(ids):
+        if value == "":
+            problems.append(f"{row_of(index)}: id: expected a work id, found an empty cell")
+        elif value in first_row:
+            problems.append(
+                f"{row_of(index)}: id: expected a unique work id, found {value!r} again (first at {row_of(first_row[value])})"
+            )
+        else:
+            first_row[value] = index
+    return works.reset_index(drop=True), row_of
+
+
+def _build_grouping(name, spec: GroupingSpec, works: pd.DataFrame, row_of, located, source, problems) -> Grouping | None:
+    line = located.line_of(("groupings", name))
+    where = f"{source}:{line}: groupings.{name}"
+    if ":" in name or ";" in name or not name.strip():
+        problems.append(f"{where}: expected a grouping name without ':' or ';', found {name!r}")
+        return None
+    if (spec.by is None) == (spec.groups is None):
+        problems.append(f"{where}: expected exactly one of `by` (a works column) or `groups` (explicit lists), found "
+                        f"{'both' if spec.by is not None else 'neither'}")
+        return None
+    if spec.by is not None:
+        if spec.by not in works.columns:
+            problems.append(f"{where}.by: expected a column of the works table ({', '.join(works.columns)}), found {spec.by!r}")
+            return None
+        values = works[spec.by].astype(str).str.strip()
+        bad = False
+        for index, value in enumerate(values):
+            if value == "":
+                problems.append(f"{row_of(index)}: {spec.by}: expected a group for grouping {name!r}, found an empty cell")
+                bad = True
+            elif ";" in value:
+                problems.append(f"{row_of(index)}: {spec.by}: expected a group name without ';', found {value!r}")
+                bad = True
+        if bad:
+            return None
+        codes, uniques = pd.factorize(values, sort=False)
+        return Grouping(name=name, groups=tuple(str(u) for u in uniques), membership=codes.astype(np.int64), by=spec.by)
+
+    ids = list(works["id"])
+    position = {work: index for index, work in enumerate(ids)}
+    membership = np.full(len(ids), -1, dtype=np.int64)
+    groups = list(spec.groups)
+    rest_groups = [group for group, members in spec.groups.items() if members == "rest"]
+    if len(rest_groups) > 1:
+        problems.append(f"{where}.groups: expected `rest` for at most one group, found it for {rest_groups}")
+        return None
+    ok = True
+    for group_index, (group, members) in enumerate(spec.groups.items()):
+        if ";" in group or not group.strip():
+            problems.append(f"{source}:{located.line_of(('groupings', name, 'groups', group))}: groupings.{name}.groups: "
+                            f"expected a group name without ';', found {group!r}")
+            ok = False
+        if members == "rest":
+            continue
+        for member_index, work in enumerate(members):
+            member_line = located.line_of(("groupings", name, "groups", group, member_index))
+            member_where = f"{source}:{member_line}: groupings.{name}.groups.{group}[{member_index}]"
+            if work not in position:
+                hint = difflib.get_close_matches(work, ids, n=1)
+                suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+                problems.append(f"{member_where}: expected a work id of the works table, found {work!r}{suggestion}")
+                ok = False
+            elif membership[position[work]] >= 0:
+                other = groups[membership[position[work]]]
+                problems.append(f"{member_where}: expected each work in one group, found {work!r} also in group {other!r}")
+                ok = False
+            else:
+                membership[position[work]] = group_index
+    strays = [ids[index] for index in np.flatnonzero(membership < 0)]
+    if rest_groups:
+        membership[membership < 0] = groups.index(rest_groups[0])
+    elif strays:
+        shown = ", ".join(repr(work) for work in strays[:10]) + (f" and {len(strays) - 10} more" if len(strays) > 10 else "")
+        problems.append(f"{where}.groups: expected every work in exactly one group (or a group `rest`), found works in no group: {shown}")
+        ok = False
+    if not ok:
+        return None
+    used = np.unique(membership)
+    if len(used) < len(groups):
+        empty = [group for index, group in enumerate(groups) if index not in set(used.tolist())]
+        problems.append(f"{where}.groups: expected every group to hold at least one work, found empty groups {empty}")
+        return None
+    return Grouping(name=name, groups=tuple(groups), membership=membership, by=None)
+
+
+def _nests(finer: Grouping, coarser: Grouping) -> bool:
+    """True when each group of ``finer`` lies inside one group of ``coarser``."""
+    pairs = np.unique(np.stack([finer.membership, coarser.membership]), axis=1)
+    return len(np.unique(pairs[0])) == pairs.shape[1]

@@ -1,0 +1,359 @@
+"""The documented contract between the analysis and the report templates.
+
+:func:`make_context` turns an :class:`~expert.analysis.Analysis` into a
+:class:`ReportContext`: every number the report prints, already chosen and
+ordered (but not yet formatted: templates format through the filters in
+:mod:`expert.report.render`), exhibits numbered once, and the prose of the
+summary of opinions written from the results. Each field documents itself
+(``metadata["help"]``); a test checks that every field has help.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import dataclass, field, fields
+from importlib import metadata as importlib_metadata
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..analysis import MACRO, Analysis
+
+__all__ = ["ReportContext", "Exhibit", "make_context", "context_fields"]
+
+NOT_PROVIDED = "Not provided."
+
+
+@dataclass(frozen=True)
+class Exhibit:
+    """A numbered exhibit: its label is used in the text, the TOC, the outline and the running header."""
+
+    number: int
+    key: str
+    title: str
+    kind: str  # "table", "chart" or "table+chart"
+    role: str  # "Summary (FRE 1006)" or "Illustrative (FRE 107)"
+
+    @property
+    def label(self) -> str:
+        return f"Exhibit {self.number}"
+
+    @property
+    def anchor(self) -> str:
+        return f"exhibit-{self.number}"
+
+
+def _help(text: str, **kwargs):
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Everything the report templates may use. Numbers are in report units (see ``unit``)."""
+
+    matter: dict = _help("Matter fields (title, date, caption, court, docket, confidentiality, assignment); "
+                         "missing ones are None and templates print 'Not provided.'")
+    expert: dict = _help("The expert: name, title, affiliation, qualifications, publications, prior_testimony, compensation.")
+    assumptions: list = _help("Assumptions provided by counsel (FRCP 26(b)(4)(C)), as strings.")
+    legend: str = _help("Confidentiality legend printed on every page.")
+    caption: str = _help("Case caption for the running header.")
+    report_date: str = _help("The report's date (from matter.date), ISO format.")
+    evidence: dict = _help("Evidence summary: simulated flag, description, counts of configurations, seeds, "
+                           "benchmarks, items, rows; matched seeds.")
+    unit: str = _help("Unit of every valuation printed (e.g. 'points (score x 100)').")
+    scale: float = _help("Factor from score units (valuations.csv) to report units.")
+    confidence_pct: str = _help("Confidence level as a percentage string, e.g. '95'.")
+    bootstrap: dict = _help("Bootstrap settings: resamples, seed, interval, confidence, power, generator.")
+    opinions: list = _help("Summary of opinions: list of sentences written from the results, each with its interval.")
+    exhibits: list = _help("Every Exhibit, in order of appearance.")
+    exhibit: dict = _help("Exhibit by key, for templates.")
+    noise: list = _help("Noise floor rows per benchmark: benchmark, n_seeds, n_items, full_model_score, seed_sd, "
+                        "item_sd, median_std_error, median_mde (report units).")
+    groupings: list = _help("Per grouping, coarsest first (the order of the report): name, n_groups, n_valued, rows (top rows of macro LOO, sorted by estimate), "
+                            "n_hidden, by_benchmark (rows with per-benchmark estimates), chart key, unavailable reason.")
+    gaps: list = _help("Grouping-gap rows (macro average): grouping, group, finer, n_parts, loo, sum_of_parts, gap "
+                       "(each a dict with estimate, ci_low, ci_high, std_error).")
+    size_chart: str = _help("Asset name of the value-against-group-size chart.")
+    gap_chart: str = _help("Asset name of the grouping-gap chart, or '' when there is no gap.")
+    configurations: list = _help("Data inventory: per configuration, label, works removed, seeds, runs, and the "
+                                 "macro utility with its interval.")
+    benchmarks: list = _help("Benchmark names (without the macro average).")
+    materials: list = _help("Materials considered: role, name, sha256, size in bytes.")
+    unavailable: list = _help("Methods unavailable at a grouping: grouping, method, reason, missing groups (first 20).")
+    warnings: list = _help("Analysis notes the report must disclose.")
+    limitations: list = _help("Limitations paragraphs written from the evidence.")
+    reproducibility: dict = _help("Versions, platform, command line, seeds, input hashes.")
+    top_rows: int = _help("How many rows of a per-group table the body shows; the rest are in valuations.csv.")
+    page_size: str = _help("CSS page size: 'Letter' or 'A4'.")
+
+
+def context_fields() -> dict[str, str]:
+    """Field name -> help text, for documentation and the contract test."""
+    return {f.name: f.metadata.get("help", "") for f in fields(ReportContext)}
+
+
+def _interval(row) -> dict:
+    return {"estimate": float(row["estimate"]), "std_error": float(row["std_error"]),
+            "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]),
+            "mde": float(row["mde"]) if pd.notna(row["mde"]) else None,
+            "interval": str(row["interval"]), "significant": bool(row["significant"])}
+
+
+def make_context(analysis: Analysis, command_line: str, charts: dict[str, str]) -> ReportContext:
+    """Build the report context from an analysis.
+
+    Parameters
+    ----------
+    analysis : Analysis
+    command_line : str
+        The command that produced the report (for the reproducibility appendix).
+    charts : dict
+        Chart key -> asset name, from :func:`expert.report.charts.make_charts`.
+    """
+    case, runs = analysis.case, analysis.runs
+    scale, unit = _units(runs)
+    settings = case.analysis.bootstrap
+    matter = case.matter
+    exhibits: list[Exhibit] = []
+
+    def exhibit(key, title, kind, role="Summary (FRE 1006)"):
+        item = Exhibit(len(exhibits) + 1, key, title, kind, role)
+        exhibits.append(item)
+        return item
+
+    scaled = analysis.valuations.copy()
+    for column in ("estimate", "std_error", "ci_low", "ci_high", "mde", "se_bootstrap", "se_analytic"):
+        scaled[column] = scaled[column] * scale
+
+    exhibit("inventory", "Data inventory: configurations, seeds, benchmarks and items", "table")
+    exhibit("noise", "Noise floor: seed and item variation, standard errors and minimum detectable effects", "table")
+    grouping_blocks = []
+    for grouping in reversed(case.groupings):  # presentation order: coarsest first (sector -> publisher -> work)
+        loo = scaled[(scaled["method"] == "loo") & (scaled["grouping"] == grouping.name)]
+        macro = loo[loo["benchmark"] == MACRO].sort_values(["estimate", "group"], ascending=[False, True])
+        block = {"name": grouping.name, "n_groups": len(grouping.groups), "n_valued": int(len(macro)),
+                 "singletons": grouping.is_singletons, "rows": [], "n_hidden": 0, "by_benchmark": [],
+                 "chart": charts.get(f"forest-{grouping.name}", ""), "exhibit": None, "benchmark_exhibit": None,
+                 "unavailable": next((u.reason for u in analysis.unavailable if u.grouping == grouping.name), "")}
+        if len(macro):
+            block["exhibit"] = exhibit(f"loo-{grouping.name}",
+                                       f"Leave-one-out value of each {grouping.name} (macro average over benchmarks)",
+                                       "table+chart")
+            shown = macro.head(case.report.top_rows)
+            block["n_hidden"] = int(len(macro) - len(shown))
+            block["rows"] = [{"group": str(row["group"]), "n_works": int(row["n_works"]),
+                              "tokens": float(row["tokens"]) if pd.notna(row["tokens"]) else None, **_interval(row)}
+                             for _, row in shown.iterrows()]
+            if not grouping.is_singletons and len(runs.benchmarks) > 1:
+                block["benchmark_exhibit"] = exhibit(f"bench-{grouping.name}",
+                                                     f"Leave-one-out value of each {grouping.name}, by benchmark", "table")
+                for _, row in shown.iterrows():
+                    cells = []
+                    for benchmark in runs.benchmarks:
+                        match = loo[(loo["benchmark"] == benchmark) & (loo["group"] == row["group"])].iloc[0]
+                        cells.append(_interval(match))
+                    block["by_benchmark"].append({"group": str(row["group"]), "cells": cells})
+        grouping_blocks.append(block)
+    exhibit("size", "Value against group size: works, publishers and sectors on one axis, with the noise band", "chart")
+    gaps = _gaps(scaled)
+    if gaps:
+        exhibit("gap", "Grouping gap: leave-one-out of a group against the sum of its parts", "table+chart")
+
+    configurations = []
+    utilities = analysis.utilities
+    for configuration in runs.configurations:
+        macro = utilities[(utilities["benchmark"] == MACRO) & (utilities["configuration"] == configuration.label)]
+        row = macro.iloc[0] if len(macro) else None
+        configurations.append({
+            "label": configuration.label or "(full model)",
+            "description": configuration.describe(),
+            "n_removed": len(configuration.removed),
+            "n_seeds": len(configuration.seeds),
+            "utility": {k: v * scale for k, v in _interval(row).items() if k in ("estimate", "ci_low", "ci_high", "std_error")}
+            if row is not None else None,
+        })
+    noise = []
+    for _, row in analysis.noise.iterrows():
+        noise.append({"benchmark": row["benchmark"], "n_seeds": int(row["n_seeds"]), "n_items": int(row["n_items"]),
+                      "full_model_score": row["full_model_score"] * scale, "seed_sd": row["seed_sd"] * scale,
+                      "item_sd": row["item_sd"] * scale, "median_std_error": row["median_std_error"] * scale,
+                      "median_mde": row["median_mde"] * scale})
+
+    evidence = {
+        "simulated": case.evidence.simulated,
+        "description": case.evidence.description,
+        "n_configurations": runs.n_configurations,
+        "n_seeds": len(runs.seeds),
+        "seeds": list(runs.seeds),
+        "n_benchmarks": len(runs.benchmarks),
+        "n_items": [len(items) for items in runs.items] if runs.has_items else [0] * len(runs.benchmarks),
+        "has_items": runs.has_items,
+        "n_rows": runs.n_rows,
+        "matched": runs.matched,
+        "n_works": len(case.works),
+        "unused_columns": list(runs.unused_columns),
+        "source": runs.source.name,
+    }
+    bootstrap = {"resamples": settings.resamples, "seed": settings.seed, "interval": settings.interval,
+                 "confidence": settings.confidence, "power": case.analysis.power,
+                 "generator": "numpy.random.Generator(PCG64(SeedSequence(seed, spawn_key=(block,))))"}
+    return ReportContext(
+        matter={"title": matter.title, "date": matter.date.isoformat(), "caption": matter.caption, "court": matter.court,
+                "docket": matter.docket, "confidentiality": matter.confidentiality, "assignment": matter.assignment},
+        expert=matter.expert.model_dump(),
+        assumptions=list(matter.assumptions_from_counsel),
+        legend=matter.confidentiality or "",
+        caption=matter.caption or matter.title,
+        report_date=matter.date.isoformat(),
+        evidence=evidence,
+        unit=unit,
+        scale=scale,
+        confidence_pct=f"{settings.confidence * 100:g}",
+        bootstrap=bootstrap,
+        opinions=_opinions(scaled, case, runs, unit, settings.confidence, gaps),
+        exhibits=exhibits,
+        exhibit={item.key: item for item in exhibits},
+        noise=noise,
+        groupings=grouping_blocks,
+        gaps=gaps,
+        size_chart=charts.get("size", ""),
+        gap_chart=charts.get("gap", ""),
+        configurations=configurations,
+        benchmarks=list(runs.benchmarks),
+        materials=[{"role": item.role, "name": item.path.name, "sha256": item.sha256, "size": item.size}
+                   for item in case.inputs],
+        unavailable=[{"grouping": u.grouping, "method": u.method, "reason": u.reason, "missing": list(u.missing[:20]),
+                      "n_missing": len(u.missing)} for u in analysis.unavailable],
+        warnings=list(analysis.warnings),
+        limitations=_limitations(analysis),
+        reproducibility=_reproducibility(analysis, command_line),
+        top_rows=case.report.top_rows,
+        page_size="A4" if case.report.page_size == "a4" else "Letter",
+    )
+
+
+def _units(runs) -> tuple[float, str]:
+    low = min(float(np.nanmin(scores)) for scores in runs.scores)
+    high = max(float(np.nanmax(scores)) for scores in runs.scores)
+    if low >= 0.0 and high <= 1.0:
+        return 100.0, "points (score × 100)"
+    return 1.0, "score units"
+
+
+def _gaps(scaled: pd.DataFrame) -> list:
+    macro = scaled[scaled["benchmark"] == MACRO]
+    gap_rows = macro[macro["method"] == "grouping_gap"]
+    result = []
+    for _, row in gap_rows.iterrows():
+        parts = macro[(macro["method"] == "sum_of_parts") & (macro["grouping"] == row["grouping"])
+                      & (macro["group"] == row["group"]) & (macro["finer"] == row["finer"])].iloc[0]
+        loo = macro[(macro["method"] == "loo") & (macro["grouping"] == row["grouping"]) & (macro["group"] == row["group"])].iloc[0]
+        result.append({"grouping": row["grouping"], "group": str(row["group"]), "finer": row["finer"],
+                       "n_parts": int(row["n_parts"]), "n_works": int(row["n_works"]),
+                       "loo": _interval(loo), "sum_of_parts": _interval(parts), "gap": _interval(row)})
+    return result
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3f}".replace("-", "−")
+
+
+def _ci(row: dict) -> str:
+    return f"[{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
+
+
+def _opinions(scaled, case, runs, unit, confidence, gaps) -> list[str]:
+    """Sentences of the summary of opinions, each carrying its interval (wording rules of METHODS B5)."""
+    level = f"{confidence * 100:g}%"
+    short_unit = "points" if unit.startswith("points") else "score units"
+    macro = scaled[(scaled["method"] == "loo") & (scaled["benchmark"] == MACRO)]
+    opinions = []
+    if case.evidence.simulated:
+        opinions.append("The ablation runs analysed in this report are simulated for illustration from stated assumptions; "
+                        "they are not measurements of any trained model, and no opinion below is about a real model.")
+    coarse_first = [grouping for grouping in reversed(case.groupings) if not grouping.is_singletons]
+    for grouping in coarse_first:
+        rows = macro[macro["grouping"] == grouping.name].sort_values(["estimate", "group"], ascending=[False, True])
+        if not len(rows):
+            continue
+        top = rows.iloc[0]
+        detected = int(rows["significant"].sum())
+        opinions.append(
+            f"At the {grouping.name} level, removing {grouping.name} {top['group']!s} ({int(top['n_works'])} works) lowers "
+            f"the macro-average benchmark score by {_fmt(top['estimate'])} {short_unit}, {level} CI {_ci(_interval(top))}. "
+            f"{detected} of {len(rows)} {grouping.name} removals have intervals that exclude zero."
+        )
+    singles = [grouping for grouping in case.groupings if grouping.is_singletons]
+    for grouping in singles:
+        rows = macro[macro["grouping"] == grouping.name]
+        if not len(rows):
+            continue
+        top = rows.sort_values(["estimate", "group"], ascending=[False, True]).iloc[0]
+        median_mde = float(rows["mde"].median())
+        not_significant = int((~rows["significant"]).sum())
+        mde_text = (f"the minimum detectable effect of a single-{grouping.name} comparison is about "
+                    f"{_fmt(median_mde)} {short_unit}" if np.isfinite(median_mde) else
+                    "the evidence has no replication, so its noise cannot be measured")
+        opinions.append(
+            f"Of {len(rows)} single {grouping.name}s removed one at a time, {not_significant} are not statistically "
+            f"distinguishable from zero, and {mde_text}. That is a statement about the experiment's power, not a finding "
+            f"that the {grouping.name}s have no value: the largest single-{grouping.name} estimate is "
+            f"{_fmt(top['estimate'])} {short_unit}, {level} CI {_ci(_interval(top))}."
+        )
+    if gaps:
+        best = max(gaps, key=lambda gap: gap["gap"]["estimate"])
+        opinions.append(
+            f"Value depends on grouping. Removing {best['grouping']} {best['group']} costs {_fmt(best['loo']['estimate'])} "
+            f"{short_unit} ({level} CI {_ci(best['loo'])}), while the sum of removing its {best['n_parts']} "
+            f"{best['finer']} parts one at a time is {_fmt(best['sum_of_parts']['estimate'])} ({level} CI "
+            f"{_ci(best['sum_of_parts'])}): a grouping gap of {_fmt(best['gap']['estimate'])} {short_unit}, {level} CI "
+            f"{_ci(best['gap'])}. Per-work leave-one-out values therefore cannot be added up to value a group."
+        )
+        positive = sum(gap["gap"]["ci_low"] > 0 for gap in gaps)
+        opinions.append(f"{positive} of {len(gaps)} grouping gaps computed have intervals entirely above zero.")
+    return opinions
+
+
+def _limitations(analysis: Analysis) -> list[str]:
+    runs, case = analysis.runs, analysis.case
+    items = []
+    if case.evidence.simulated:
+        items.append("The runs are simulated for illustration. The analysis shows what the method yields on evidence of "
+                     "this shape; it is not evidence about any real model or corpus.")
+    if int(runs.seeds_per_configuration.min()) < 10:
+        items.append(f"Configurations were trained with as few as {int(runs.seeds_per_configuration.min())} seeds. With fewer "
+                     "than 10 seeds the bootstrap understates variance, so the larger of the bootstrap and analytic "
+                     "t-based standard errors is used and intervals are widened accordingly.")
+    if not runs.has_items:
+        items.append("The run table has no item-level scores, so benchmark-item sampling variance is not part of the "
+                     "intervals and comparisons are not paired by item.")
+    items.append("Leave-one-out measures the but-for effect of removing a group from a model otherwise trained as "
+                 "described; it is not an apportionment rule and per-group values do not add up to the value of the data.")
+    items.append("A value that is not statistically significant is reported with its minimum detectable effect; it is "
+                 "not evidence that the value is zero. Calling a value negligible requires an equivalence test with a "
+                 "margin fixed before the analysis, which this report does not perform.")
+    if analysis.unavailable:
+        items.append("Some groups could not be valued because the run table lacks their configurations (see Methods).")
+    items.append("The bootstrap resamples seeds and items independently; for crossed designs this is mildly conservative "
+                 "(Owen 2007).")
+    return items
+
+
+def _reproducibility(analysis: Analysis, command_line: str) -> dict:
+    packages = {}
+    for name in ("numpy", "scipy", "pandas", "pyarrow", "matplotlib", "jinja2", "weasyprint", "pydantic", "pyyaml", "click"):
+        try:
+            packages[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            packages[name] = "not installed"
+    return {
+        "expert_version": __version__,
+        "python": sys.version.split()[0],
+        "platform": f"{platform.system()} {platform.machine()}",
+        "packages": packages,
+        "command_line": command_line,
+        "bootstrap_seed": analysis.case.analysis.bootstrap.seed,
+        "training_seeds": list(analysis.runs.seeds),
+    }
