@@ -187,7 +187,8 @@ def read_runs(case: Case, path: Path | None = None) -> RunTable:
         text[column] = values
         if column != "removed":
             empty = np.flatnonzero(values == "")
-            listed(empty, column, f"a {column} id" if column != "benchmark" else "a benchmark name", lambda row: "an empty cell")
+            expected = {"benchmark": "a benchmark name", "item": "an item id"}.get(column, f"a {column} id")
+            listed(empty, column, expected, lambda row: "an empty cell")
 
     score = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=np.float64)
     raw_score = frame["score"]
