@@ -229,7 +229,7 @@ def _noise(runs: RunTable, boot: UtilityBootstrap, valuations: pd.DataFrame) -> 
                        if runs.has_items and others and means.shape[1] > 1 else np.nan)
             n_items = len(runs.items[k])
         else:
-            seed_values = np.nanmean(boot.seed_means[:, full], axis=0)
+            seed_values = boot.seed_means[:, full].mean(axis=0)  # NaN (dropped below) where the seed was not run
             item_sd, n_items = np.nan, sum(len(items) for items in runs.items)
         seed_values = seed_values[np.isfinite(seed_values)]
         loo = valuations[(valuations["method"] == "loo") & (valuations["benchmark"] == benchmark)]

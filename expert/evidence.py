@@ -241,6 +241,11 @@ def read_runs(case: Case, path: Path | None = None) -> RunTable:
     if problems:
         raise EvidenceError(problems)
 
+    reserved = np.flatnonzero(text["benchmark"] == "all")
+    listed(reserved, "benchmark", "a benchmark name other than 'all' (reserved for the macro average)",
+           lambda row: "'all'")
+    if problems:
+        raise EvidenceError(problems)
     bench_codes, bench_names = pd.factorize(text["benchmark"], sort=True)
     item_text = text["item"] if has_items else np.full(n_rows, "(whole benchmark)", dtype=object)
     key = pd.DataFrame({"run": run_codes, "benchmark": bench_codes, "item": item_text})

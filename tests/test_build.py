@@ -144,3 +144,40 @@ def test_two_builds_are_byte_identical_across_processes_timezones_and_locales(tm
     assert outputs[0].keys() == outputs[1].keys()
     for name in outputs[0]:
         assert outputs[0][name] == outputs[1][name], name
+
+
+def test_ten_thousand_works_keep_the_pdf_short(tmp_path):
+    """10,000 works with 300 per-work LOO configurations: the body shows the top rows only."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(20261204)
+    n_works = 10_000
+    works = pd.DataFrame({"id": [f"w{i:05d}" for i in range(n_works)],
+                          "publisher": [f"p{i % 100:03d}" for i in range(n_works)],
+                          "sector": [f"s{i % 5}" for i in range(n_works)]})
+    works.to_csv(tmp_path / "works.csv", index=False)
+    removed = [""] + [f"work:w{i:05d}" for i in range(300)] + [f"publisher:p{i:03d}" for i in range(100)] + \
+              [f"sector:s{i}" for i in range(5)]
+    n_seeds, n_items = 2, 40
+    base = rng.random((n_seeds, n_items))
+    rows = []
+    for c, spelling in enumerate(removed):
+        p = 0.6 - 0.05 * spelling.startswith("sector") - 0.005 * spelling.startswith("publisher")
+        scores = (base < p).astype(float)
+        for s in range(n_seeds):
+            for j in range(n_items):
+                rows.append((f"r{c}-{s}", s, spelling, "b", f"i{j}", scores[s, j]))
+    pd.DataFrame(rows, columns=["run", "seed", "removed", "benchmark", "item", "score"]).to_csv(tmp_path / "runs.csv",
+                                                                                               index=False)
+    (tmp_path / "case.yaml").write_text(
+        "matter: {title: Scale, date: 2026-01-01}\nworks: works.csv\n"
+        "groupings: {work: {by: id}, publisher: {by: publisher}, sector: {by: sector}}\n"
+        "evidence: {runs: runs.csv}\nanalysis: {bootstrap: {resamples: 99}}\n")
+    result = build(tmp_path / "case.yaml", tmp_path / "out", ["pdf", "csv"])
+    from pypdf import PdfReader
+
+    assert len(PdfReader(tmp_path / "out" / "report.pdf").pages) < 45
+    rows = (tmp_path / "out" / "valuations.csv").read_text().splitlines()
+    assert sum(",loo,all," in row and row.startswith("work,") for row in rows) == 300
+    assert result.analysis.unavailable[0].grouping == "work"

@@ -24,6 +24,7 @@ from ..analysis import MACRO, Analysis
 __all__ = ["ReportContext", "Exhibit", "make_context", "context_fields"]
 
 NOT_PROVIDED = "Not provided."
+MAX_INVENTORY_ROWS = 60  # configurations listed in the data inventory; all are in analysis.json
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,8 @@ class ReportContext:
                        "(each a dict with estimate, ci_low, ci_high, std_error).")
     size_chart: str = _help("Asset name of the value-against-group-size chart.")
     gap_chart: str = _help("Asset name of the grouping-gap chart, or '' when there is no gap.")
-    configurations: list = _help("Data inventory: per configuration, label, works removed, seeds, runs, and the "
-                                 "macro utility with its interval.")
+    configurations: list = _help("Data inventory: per configuration (the first 60), label, works removed, seeds, "
+                                 "and the macro utility with its interval.")
     benchmarks: list = _help("Benchmark names (without the macro average).")
     materials: list = _help("Materials considered: role, name, sha256, size in bytes.")
     unavailable: list = _help("Methods unavailable at a grouping: grouping, method, reason, missing groups (first 20).")
@@ -163,7 +164,7 @@ def make_context(analysis: Analysis, command_line: str, charts: dict[str, str]) 
 
     configurations = []
     utilities = analysis.utilities
-    for configuration in runs.configurations:
+    for configuration in runs.configurations[:MAX_INVENTORY_ROWS]:
         macro = utilities[(utilities["benchmark"] == MACRO) & (utilities["configuration"] == configuration.label)]
         row = macro.iloc[0] if len(macro) else None
         configurations.append({

@@ -139,7 +139,9 @@ def crossed_bootstrap(scores, seed_mask: np.ndarray, n_resamples: int, seed: int
     filled = [np.where(np.isnan(array), 0.0, array).reshape(n_configs * n_seeds, array.shape[2]) for array in scores]
     n_items = [array.shape[2] for array in scores]
 
-    seed_means = np.stack([np.nanmean(array, axis=2) for array in scores])  # (K, C, S)
+    # NaN only where a seed was not run (then every item is NaN): a plain mean gives NaN there without
+    # nanmean's "Mean of empty slice" warning
+    seed_means = np.stack([array.mean(axis=2) for array in scores])  # (K, C, S)
     seed_means[:, ~seed_mask] = np.nan
     utilities = np.nanmean(seed_means, axis=2)
     item_means = tuple(np.nanmean(array, axis=1) for array in scores)
@@ -156,17 +158,19 @@ def crossed_bootstrap(scores, seed_mask: np.ndarray, n_resamples: int, seed: int
         start = block * BLOCK
         size = min(BLOCK, n_resamples - start)
         rng = _block_rng(seed, block)
+        # every block draws a full BLOCK of replicates and keeps the first `size`, so that the
+        # replicates of n_resamples are a prefix of those of any larger n_resamples
         if matched:
-            seed_counts = _counts(rng.integers(0, n_seeds, size=(size, n_seeds)), n_seeds)  # (b, S)
+            seed_counts = _counts(rng.integers(0, n_seeds, size=(BLOCK, n_seeds))[:size], n_seeds)  # (b, S)
         else:
-            draws = (rng.random((size, n_configs, n_seeds)) * per_config[None, :, None]).astype(np.int64)
-            valid = np.arange(n_seeds)[None, None, :] < per_config[None, :, None]
+            draws = (rng.random((BLOCK, n_configs, n_seeds))[:size] * per_config[None, :, None]).astype(np.int64)
+            valid = np.broadcast_to(np.arange(n_seeds)[None, None, :] < per_config[None, :, None], draws.shape)
             positions = present[np.arange(n_configs)[None, :, None], draws]  # (b, C, S)
             flat = (np.arange(size)[:, None, None] * n_configs + np.arange(n_configs)[None, :, None]) * n_seeds + positions
             seed_counts = np.bincount(flat[valid], minlength=size * n_configs * n_seeds).reshape(
                 size, n_configs, n_seeds).astype(np.float64)
         for k, (matrix, n) in enumerate(zip(filled, n_items)):
-            item_counts = _counts(rng.integers(0, n, size=(size, n)), n)  # (b, n)
+            item_counts = _counts(rng.integers(0, n, size=(BLOCK, n))[:size], n)  # (b, n)
             totals = (matrix @ item_counts.T).reshape(n_configs, n_seeds, size)
             if matched:
                 replicate = np.einsum("csb,bs->cb", totals, seed_counts)
@@ -265,7 +269,7 @@ def summarise(weights, boot: UtilityBootstrap, confidence: float = 0.95, interva
         else:
             estimate = np.mean(estimates, axis=0)
             replicates = sum(weights @ boot.replicates[j] for j in range(n_bench)) / n_bench
-            macro_seed = np.nanmean(boot.seed_means, axis=0)
+            macro_seed = boot.seed_means.mean(axis=0)  # NaN where the seed was not run, as in every benchmark
             seed_part, df_seed, seed_values = _seed_component(weights, macro_seed, boot.seed_mask, boot.matched)
             components = [(seed_part, df_seed)] + [
                 (item_parts[j] / n_bench**2, boot.n_items[j] - 1) for j in range(n_bench)]
