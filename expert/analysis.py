@@ -22,23 +22,17 @@ from .errors import EvidenceError
 from .evidence import RunTable
 from .stats.bootstrap import DegenerateIntervalWarning, UtilityBootstrap, crossed_bootstrap, summarise
 from .valuation import Valuation, grouping_gap, leave_one_out, stack
+from .valuation.coalitions import (MAX_LEAST_CORE_PLAYERS, exact_semivalue, least_core, least_core_subsidy,
+                                   owen_values, parse_method)
+from .valuation.weights import Unavailable
 
 __all__ = ["Analysis", "Unavailable", "analyse", "MACRO"]
 
 MACRO = "all"
 VALUATION_COLUMNS = ["grouping", "group", "method", "benchmark", "estimate", "std_error", "ci_low", "ci_high",
-                     "interval", "mde", "se_bootstrap", "se_analytic", "significant", "n_works", "tokens",
-                     "configuration", "finer", "n_parts"]
-
-
-@dataclass(frozen=True)
-class Unavailable:
-    """A method that the evidence cannot support at a grouping, and why."""
-
-    grouping: str
-    method: str
-    reason: str
-    missing: tuple[str, ...] = ()
+                     "interval", "mde", "se_bootstrap", "se_analytic", "significant", "share", "share_low",
+                     "share_high", "n_works", "tokens", "configuration", "finer", "n_parts", "assumption"]
+EFFICIENT = ("shapley", "owen")
 
 
 @dataclass(frozen=True)
@@ -64,6 +58,15 @@ class Analysis:
         median standard error and MDE of the leave-one-out comparisons.
     unavailable : tuple of Unavailable
     warnings : tuple of str
+    accounting : pandas.DataFrame
+        Share of the total value v(N) - v(empty) accounted for by the sum of each
+        method's values at each grouping, per benchmark, with percentile intervals.
+    least_core : tuple of dict
+        Per grouping with a complete coalition table: subsidy e* (with interval),
+        the minimum-norm allocation and each group's bargaining range (macro average).
+    total_value : pandas.DataFrame
+        v(N) - v(empty) per benchmark with its interval, when the evidence has the
+        configuration without any work (empty when it has not).
     """
 
     case: Case
@@ -75,6 +78,15 @@ class Analysis:
     noise: pd.DataFrame = field(repr=False)
     unavailable: tuple[Unavailable, ...]
     warnings: tuple[str, ...]
+    accounting: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    least_core: tuple = ()
+    total_value: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """Method labels as requested in the case (loo is always computed)."""
+        labels = [parse_method(m).label for m in self.case.analysis.methods]
+        return tuple(dict.fromkeys(["loo"] + labels))
 
     @property
     def benchmarks(self) -> tuple[str, ...]:
@@ -123,7 +135,19 @@ def analyse(case: Case, runs: RunTable, progress=None) -> Analysis:
                       "configuration": np.arange(n_configs)}),
         sp.csr_array(sp.identity(n_configs, format="csr")),
     )
-    valued = stack([loo, gaps, identity], n_configs)
+    methods = [parse_method(m) for m in case.analysis.methods]
+    unavailable = list(_unavailable(case, design))
+    method_valuations = []
+    for grouping in case.groupings:
+        for method in methods:
+            if method.name in ("shapley", "banzhaf", "beta"):
+                result = exact_semivalue(case, design, grouping.name, method, n_configs)
+            elif method.name == "owen":
+                result = owen_values(case, design, grouping.name, case.analysis.owen_split, n_configs)
+            else:
+                continue
+            (unavailable if isinstance(result, Unavailable) else method_valuations).append(result)
+    valued = stack([loo, gaps] + method_valuations + [identity], n_configs)
 
     settings = case.analysis.bootstrap
     say(f"crossed bootstrap: {settings.resamples} replicates x {n_configs} configurations x "
@@ -166,7 +190,20 @@ def analyse(case: Case, runs: RunTable, progress=None) -> Analysis:
     utilities = utilities.assign(n_removed=[len(runs.configurations[i].removed) for i in np.tile(np.arange(n_configs), len(runs.benchmarks) + 1)])
     valuations = table[~is_utility].reset_index(drop=True)
     fallbacks = int(valuations["bca_fallback"].sum())
+    empty = runs.find(frozenset(range(len(case.works))))
+    total_value = pd.DataFrame()
+    if empty is not None:
+        say("shares of the total value")
+        valuations, total_value = _shares(valued, table, boot, design.full, empty, runs, settings.confidence)
+    for column in ("share", "share_low", "share_high"):
+        if column not in valuations:
+            valuations[column] = np.nan
+    if "assumption" not in valuations:
+        valuations["assumption"] = ""
+    valuations["assumption"] = valuations["assumption"].fillna("")
     valuations = valuations[[c for c in VALUATION_COLUMNS if c in valuations]]
+    accounting = _accounting(case, design, valued, boot, empty, runs, settings.confidence)
+    cores = tuple(_least_cores(case, design, boot, runs, methods, unavailable, settings.confidence))
 
     notes = []
     if fallbacks:
@@ -186,8 +223,120 @@ def analyse(case: Case, runs: RunTable, progress=None) -> Analysis:
         notes.append("Fewer than 10 seeds per configuration: the analytic t-based standard error was also computed and "
                      "the larger of the two is used (METHODS B2).")
     return Analysis(case=case, runs=runs, design=design, bootstrap=boot, valuations=valuations, utilities=utilities,
-                    noise=_noise(runs, boot, valuations), unavailable=_unavailable(case, design),
-                    warnings=tuple(notes))
+                    noise=_noise(runs, boot, valuations), unavailable=tuple(unavailable), warnings=tuple(notes),
+                    accounting=accounting, least_core=cores, total_value=total_value)
+
+
+def _macro_replicates(boot: UtilityBootstrap) -> np.ndarray:
+    return boot.replicates.mean(axis=0)
+
+
+def _per_benchmark(boot: UtilityBootstrap):
+    """(benchmark index or None for the macro average, point utilities, replicate utilities)."""
+    for k in range(boot.n_benchmarks):
+        yield k, boot.utilities[k], boot.replicates[k]
+    yield None, boot.utilities.mean(axis=0), _macro_replicates(boot)
+
+
+def _ratio_interval(numerator_point, numerator_reps, denominator_point, denominator_reps, confidence):
+    alpha = 1 - confidence
+    with np.errstate(divide="ignore", invalid="ignore"):
+        point = numerator_point / denominator_point
+        ratios = numerator_reps / denominator_reps
+    low = np.nanquantile(ratios, alpha / 2, axis=-1) if ratios.shape[-1] > 1 else point
+    high = np.nanquantile(ratios, 1 - alpha / 2, axis=-1) if ratios.shape[-1] > 1 else point
+    return point, low, high
+
+
+def _shares(valued: Valuation, table: pd.DataFrame, boot, full: int, empty: int, runs, confidence):
+    """Each value as a share of the total value v(N) - v(empty), with percentile intervals per replicate."""
+    n_rows = len(valued)
+    contrast = np.zeros(boot.utilities.shape[1])
+    contrast[full], contrast[empty] = 1.0, -1.0
+    shares, totals = [], []
+    for k, point, reps in _per_benchmark(boot):
+        total_point, total_reps = contrast @ point, contrast @ reps
+        share, low, high = _ratio_interval(valued.weights @ point, valued.weights @ reps, total_point, total_reps,
+                                           confidence)
+        shares.append((share, low, high))
+        alpha = 1 - confidence
+        totals.append({"benchmark": runs.benchmarks[k] if k is not None else MACRO, "estimate": float(total_point),
+                       "std_error": float(total_reps.std(ddof=1)) if total_reps.size > 1 else 0.0,
+                       "ci_low": float(np.quantile(total_reps, alpha / 2)),
+                       "ci_high": float(np.quantile(total_reps, 1 - alpha / 2))})
+    share = np.concatenate([item[0] for item in shares])
+    low = np.concatenate([item[1] for item in shares])
+    high = np.concatenate([item[2] for item in shares])
+    keep = (table["method"] != "utility").to_numpy()
+    valuations = table[keep].reset_index(drop=True)
+    valuations["share"], valuations["share_low"], valuations["share_high"] = share[keep], low[keep], high[keep]
+    return valuations, pd.DataFrame.from_records(totals)
+
+
+def _accounting(case, design, valued: Valuation, boot, empty, runs, confidence) -> pd.DataFrame:
+    """Share of v(N) - v(empty) accounted for by the sum of each method's values at each grouping."""
+    columns = ["grouping", "method", "benchmark", "sum", "share", "share_low", "share_high", "complete", "n_groups"]
+    if empty is None:
+        return pd.DataFrame(columns=columns)
+    rows = valued.rows
+    records = []
+    contrast = np.zeros(boot.utilities.shape[1])
+    contrast[design.full], contrast[empty] = 1.0, -1.0
+    for grouping in case.groupings:
+        for method in rows.loc[rows["grouping"] == grouping.name, "method"].unique():
+            if method in ("utility", "sum_of_parts", "grouping_gap"):
+                continue
+            selected = np.flatnonzero(((rows["grouping"] == grouping.name) & (rows["method"] == method)).to_numpy())
+            complete = len(selected) == len(grouping.groups)
+            summed = np.asarray(valued.weights[selected].sum(axis=0)).ravel()
+            for k, point, reps in _per_benchmark(boot):
+                share, low, high = _ratio_interval(np.array([summed @ point]), (summed @ reps)[None, :],
+                                                   contrast @ point, contrast @ reps, confidence)
+                records.append({"grouping": grouping.name, "method": method,
+                                "benchmark": runs.benchmarks[k] if k is not None else MACRO,
+                                "sum": float(summed @ point), "share": float(share[0]), "share_low": float(low[0]),
+                                "share_high": float(high[0]), "complete": complete, "n_groups": int(len(selected))})
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+MAX_LEAST_CORE_REPLICATES = 999
+
+
+def _least_cores(case, design, boot, runs, methods, unavailable, confidence):
+    if not any(method.name == "least_core" for method in methods):
+        return []
+    results = []
+    point = boot.utilities.mean(axis=0)
+    reps = _macro_replicates(boot)
+    alpha = 1 - confidence
+    for grouping in case.groupings:
+        k = len(grouping.groups)
+        table = design.coalition_table(grouping.name)
+        if k > MAX_LEAST_CORE_PLAYERS:
+            unavailable.append(Unavailable(grouping.name, "least_core", f"the least core is computed for at most "
+                                           f"{MAX_LEAST_CORE_PLAYERS} groups; {grouping.name} has {k}"))
+            continue
+        masks = np.arange(1 << k)
+        missing = [int(mask) for mask in masks if int(mask) not in table]
+        if missing:
+            from .valuation.semivalues import coalition_label
+
+            unavailable.append(Unavailable(grouping.name, "least_core", f"the least core needs all {1 << k} coalitions "
+                                           f"of the {k} {grouping.name} groups; the run table has {(1 << k) - len(missing)}",
+                                           tuple(coalition_label(m, grouping.groups, grouping.name) for m in missing),
+                                           len(missing)))
+            continue
+        columns = np.array([table[int(mask)] for mask in masks])
+        core = least_core(point[columns], k)
+        draws = reps[columns][:, :MAX_LEAST_CORE_REPLICATES]
+        subsidies = np.array([least_core_subsidy(draws[:, b], k)[0] for b in range(draws.shape[1])])
+        results.append({"grouping": grouping.name, "groups": list(grouping.groups), "subsidy": core.subsidy,
+                        "subsidy_low": float(np.quantile(subsidies, alpha / 2)),
+                        "subsidy_high": float(np.quantile(subsidies, 1 - alpha / 2)),
+                        "n_replicates": int(draws.shape[1]), "allocation": core.allocation.tolist(),
+                        "low": core.low.tolist(), "high": core.high.tolist(),
+                        "total": float(point[columns[-1]] - point[columns[0]])})
+    return results
 
 
 def _group_tokens(case: Case) -> dict:
@@ -211,7 +360,7 @@ def _unavailable(case: Case, design: Design) -> tuple[Unavailable, ...]:
         if missing:
             reason = (f"{len(missing)} of {len(coverage.groups)} groups have no leave-one-out configuration in the run table"
                       if coverage.n_available else "no leave-one-out configuration of any group is in the run table")
-            result.append(Unavailable(coverage.grouping, "loo", reason, tuple(missing)))
+            result.append(Unavailable(coverage.grouping, "loo", reason, tuple(missing[:20]), len(missing)))
     return tuple(result)
 
 

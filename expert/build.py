@@ -31,7 +31,8 @@ from .evidence import read_runs
 __all__ = ["BuildResult", "build", "check", "write_valuations_csv", "analysis_to_json"]
 
 CSV_COLUMNS = ["grouping", "group", "method", "benchmark", "estimate", "std_error", "ci_low", "ci_high", "interval",
-               "mde", "se_bootstrap", "se_analytic", "significant", "n_works", "tokens", "configuration", "finer", "n_parts"]
+               "mde", "se_bootstrap", "se_analytic", "significant", "share", "share_low", "share_high", "n_works",
+               "tokens", "configuration", "finer", "n_parts", "assumption"]
 
 
 @dataclass(frozen=True)
@@ -247,9 +248,13 @@ def analysis_to_json(analysis: Analysis, command_line: str) -> str:
         "groupings": [{"name": g.name, "n_groups": len(g.groups), "by": g.by} for g in case.groupings],
         "nesting": [{"finer": finer, "coarser": coarser, "nests": nests} for finer, coarser, nests in case.nesting],
         "noise": analysis.noise.to_dict(orient="records"),
-        "unavailable": [{"grouping": u.grouping, "method": u.method, "reason": u.reason, "missing": list(u.missing)}
+        "unavailable": [{"grouping": u.grouping, "method": u.method, "reason": u.reason, "missing": list(u.missing),
+                         "n_missing": max(u.n_missing, len(u.missing))}
                         for u in analysis.unavailable],
         "notes": list(analysis.warnings),
+        "total_value": analysis.total_value.to_dict(orient="records"),
+        "accounting": analysis.accounting.to_dict(orient="records"),
+        "least_core": list(analysis.least_core),
         "utilities": analysis.utilities[["group", "benchmark", "estimate", "std_error", "ci_low", "ci_high", "interval",
                                          "n_removed"]].rename(columns={"group": "configuration"}).to_dict(orient="records"),
         "valuations": analysis.valuations[[c for c in CSV_COLUMNS if c in analysis.valuations]].to_dict(orient="records"),

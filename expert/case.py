@@ -102,9 +102,29 @@ class BootstrapSpec(_Schema):
 class AnalysisSpec(_Schema):
     """Which valuations to compute and how to measure their uncertainty."""
 
-    methods: list[Literal["loo"]] = Field(default_factory=lambda: ["loo"])
+    methods: list[str] = Field(default_factory=lambda: ["loo"],
+                               description="Any of loo, shapley, banzhaf, beta(ALPHA,BETA), owen, least_core.")
+    owen_split: str = Field("equal", description="How Owen totals are split where within-group coalitions are not "
+                                                 "observed: equal, tokens, or a numeric works column.")
     bootstrap: BootstrapSpec = Field(default_factory=BootstrapSpec)
     power: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.8
+
+    @pydantic.field_validator("methods")
+    @classmethod
+    def _methods_iv(cls, value):
+        from .valuation.coalitions import parse_method
+
+        labels = []
+        for item in value:
+            try:
+                labels.append(parse_method(item).label)
+            except ValueError as error:
+                hint = ("; in a [..] list the comma splits beta(16,1): quote it as 'beta(16,1)'"
+                        if str(item).strip().startswith("beta(") and ")" not in str(item) else "")
+                raise ValueError(f"{error} (found {item!r}{hint})") from None
+        if not labels:
+            raise ValueError("at least one method")
+        return list(dict.fromkeys(labels))
 
 
 class ReportSpec(_Schema):
@@ -322,6 +342,19 @@ def load_case(path: str | Path) -> Case:
     else:
         inputs.append(InputFile("run table", runs_path, sha256_of(runs_path), runs_path.stat().st_size))
 
+    split = schema.analysis.owen_split
+    if works is not None and split != "equal":
+        column = "tokens" if split == "tokens" else split
+        line = located.line_of(("analysis", "owen_split"))
+        if column not in works.columns:
+            problems.append(f"{source}:{line}: analysis.owen_split: expected equal, tokens or a numeric works column "
+                            f"({', '.join(works.columns)}), found {split!r}")
+        else:
+            numbers = pd.to_numeric(works[column], errors="coerce")
+            bad = np.flatnonzero(~np.isfinite(numbers.to_numpy(dtype=float)) | (numbers.to_numpy(dtype=float) < 0))
+            for index in bad[:20]:
+                problems.append(f"{row_of(index)}: {column}: expected a non-negative number (analysis.owen_split), "
+                                f"found {works[column].iloc[index]!r}")
     if schema.report.template_dir is not None:
         template_dir = (directory / schema.report.template_dir).resolve()
         if not template_dir.is_dir():

@@ -66,6 +66,17 @@ class Design:
     full: int | None
     coverage: tuple[GroupCoverage, ...]
     unassigned: tuple[int, ...]
+    coalitions: dict = field(default_factory=dict, repr=False)
+    """Grouping name -> int64 array over configurations: the bitmask of the groups each configuration
+    trains on (bit g set when group g is present), or -1 when the configuration does not keep or
+    remove whole groups of that grouping. Only for groupings with at most 62 groups."""
+
+    def coalition_table(self, grouping: str) -> dict:
+        """Bitmask of present groups -> configuration index, for the configurations made of whole groups."""
+        masks = self.coalitions.get(grouping)
+        if masks is None:
+            return {}
+        return {int(mask): index for index, mask in enumerate(masks) if mask >= 0}
 
     def of(self, grouping: str) -> GroupCoverage:
         for coverage in self.coverage:
@@ -91,4 +102,29 @@ def make_design(case: Case, runs: RunTable) -> Design:
     if full is not None:
         used.add(full)
     unassigned = tuple(index for index in range(runs.n_configurations) if index not in used)
-    return Design(full=full, coverage=tuple(coverage), unassigned=unassigned)
+    coalitions = {grouping.name: coalition_masks(grouping, runs) for grouping in case.groupings
+                  if len(grouping.groups) <= MAX_COALITION_PLAYERS}
+    return Design(full=full, coverage=tuple(coverage), unassigned=unassigned, coalitions=coalitions)
+
+
+MAX_COALITION_PLAYERS = 62
+
+
+def coalition_masks(grouping, runs: RunTable) -> np.ndarray:
+    """For each configuration, the bitmask of the groups of ``grouping`` it trains on, or -1.
+
+    A configuration is a coalition of ``grouping`` when it removes whole groups only;
+    its mask has bit g set when group g is kept.
+    """
+    sizes = grouping.sizes
+    n_groups = len(sizes)
+    everyone = (1 << n_groups) - 1
+    masks = np.full(runs.n_configurations, -1, dtype=np.int64)
+    for configuration in runs.configurations:
+        removed = np.fromiter(configuration.removed, dtype=np.int64, count=len(configuration.removed))
+        counts = np.bincount(grouping.membership[removed], minlength=n_groups) if len(removed) else np.zeros(n_groups, int)
+        whole = counts == sizes
+        if np.all((counts == 0) | whole):
+            removed_mask = int(sum(1 << int(g) for g in np.flatnonzero(whole)))
+            masks[configuration.index] = everyone & ~removed_mask
+    return masks

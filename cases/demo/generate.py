@@ -60,6 +60,8 @@ a time. Source tags on the constants refer to the project's FACTS.md (shared/FAC
 
 from __future__ import annotations
 
+import itertools
+
 from pathlib import Path
 
 import numpy as np
@@ -221,6 +223,13 @@ def make_configs(works: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
     for s in SECTORS:
         configs.append((f"sector-{s}", f"sector:{s}", (works.sector == s).to_numpy()))
     configs.append(("no-books", "work:*", np.ones(n, bool)))
+    # every other coalition of the sectors (2, 3 or 4 of the 5 sectors removed), so the
+    # sector-level game is complete: exact Shapley, Banzhaf, Beta and the least core
+    for size in range(2, len(SECTORS)):
+        for removed_sectors in itertools.combinations(SECTORS, size):
+            key = ";".join(f"sector:{s}" for s in removed_sectors)
+            label = "sectors-" + "+".join(removed_sectors)
+            configs.append((label, key, works.sector.isin(removed_sectors).to_numpy()))
     return configs
 
 

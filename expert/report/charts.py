@@ -62,7 +62,52 @@ def make_charts(analysis: Analysis, scale: float, unit: str, top_rows: int) -> d
         gaps = values[(values["benchmark"] == MACRO) & (values["method"].isin(["grouping_gap", "sum_of_parts"]))]
         if len(gaps):
             charts["gap.svg"] = _gap_chart(plt, values, scale, unit)
+        owen = _owen_chart(plt, analysis, scale, unit)
+        if owen is not None:
+            charts["owen.svg"] = owen
     return charts
+
+
+def _owen_chart(plt, analysis: Analysis, scale: float, unit: str):
+    """Stacked bars: each coarsest group's Owen total split into its finer groups' Owen values."""
+    values = analysis.valuations
+    owen = values[(values["method"] == "owen") & (values["benchmark"] == MACRO)]
+    groupings = analysis.case.groupings
+    nests = {(finer, coarser): ok for finer, coarser, ok in analysis.case.nesting}
+    for position in range(len(groupings) - 1, 0, -1):
+        coarse, fine = groupings[position], groupings[position - 1]
+        top = owen[owen["grouping"] == coarse.name]
+        below = owen[owen["grouping"] == fine.name]
+        if len(top) and len(below) and nests.get((fine.name, coarse.name)):
+            break
+    else:
+        return None
+    parent = {}
+    for index, group in enumerate(fine.groups):
+        members = fine.membership == index
+        parent[group] = coarse.groups[int(coarse.membership[np.flatnonzero(members)[0]])]
+    order = top.sort_values("estimate", ascending=True)
+    figure, axes = plt.subplots(figsize=(6.5, 0.8 + 0.45 * len(order)))
+    for y, (_, row) in enumerate(order.iterrows()):
+        parts = below[[parent[str(g)] == row["group"] for g in below["group"]]].sort_values("estimate", ascending=False)
+        left = 0.0
+        for index, (_, part) in enumerate(parts.iterrows()):
+            width = part["estimate"] * scale
+            axes.barh(y, width, left=left, color=COLORS[index % len(COLORS)], edgecolor="white", linewidth=0.6)
+            if width > 0.08 * max(1e-12, order["estimate"].max() * scale):
+                axes.text(left + width / 2, y, _short(str(part["group"]), 14), ha="center", va="center", fontsize=6.5,
+                          color="white")
+            left += width
+        low, high = row["ci_low"] * scale, row["ci_high"] * scale
+        axes.errorbar(row["estimate"] * scale, y, xerr=[[row["estimate"] * scale - low], [high - row["estimate"] * scale]],
+                      fmt="none", ecolor="black", capsize=2, linewidth=0.8)
+    axes.set_yticks(range(len(order)))
+    axes.set_yticklabels([_short(str(g)) for g in order["group"]])
+    axes.set_xlabel(f"Owen value, {unit}; bar: {coarse.name} total (= Shapley of the {coarse.name} game) with its interval")
+    assumption = str(below["assumption"].iloc[0]) if "assumption" in below and len(below) else ""
+    axes.set_title(f"{coarse.name} totals split into {fine.name} values ({assumption})", loc="left")
+    axes.axvline(0, color="black", linewidth=0.7)
+    return _save(plt, figure)
 
 
 def _save(plt, figure) -> bytes:

@@ -87,6 +87,16 @@ class ReportContext:
     limitations: list = _help("Limitations paragraphs written from the evidence.")
     reproducibility: dict = _help("Versions, platform, command line, seeds, input hashes.")
     top_rows: int = _help("How many rows of a per-group table the body shows; the rest are in valuations.csv.")
+    methods: list = _help("Requested value notions: label, axioms (text), efficient (bool).")
+    baseline: dict = _help("v(empty): the model without any valued work: available, label, estimate and interval of "
+                           "its macro score, and the total value v(N) - v(empty) with its interval.")
+    accounting: list = _help("Accounting rows: grouping, method, share and interval of v(N) - v(empty) accounted for "
+                             "by the sum of the method's values, complete (all groups valued), n_groups.")
+    owen_chart: str = _help("Asset name of the Owen decomposition chart, or ''.")
+    owen_split: str = _help("The split assumption for Owen values where within-group coalitions are not observed.")
+    least_core: list = _help("Per grouping with a complete coalition table: subsidy e* with interval, total, and rows "
+                             "(group, allocation, low, high) in report units.")
+    rank_correlations: list = _help("Per grouping with 3+ groups and 2+ methods: methods and the Spearman matrix.")
     page_size: str = _help("CSS page size: 'Letter' or 'A4'.")
 
 
@@ -156,7 +166,27 @@ def make_context(analysis: Analysis, command_line: str, charts: dict[str, str]) 
                         match = loo[(loo["benchmark"] == benchmark) & (loo["group"] == row["group"])].iloc[0]
                         cells.append(_interval(match))
                     block["by_benchmark"].append({"group": str(row["group"]), "cells": cells})
+        block["methods"] = _method_table(scaled, grouping, case.report.top_rows)
+        if block["methods"]["columns"]:
+            block["methods_exhibit"] = exhibit(
+                f"methods-{grouping.name}", f"Value of each {grouping.name} under each value notion, with its share of "
+                f"the total value", "table")
+        else:
+            block["methods_exhibit"] = None
         grouping_blocks.append(block)
+    accounting = _accounting_rows(analysis, scale)
+    if accounting:
+        exhibit("accounting", "Accounting: share of the total value v(N) − v(∅) accounted for by each method at each "
+                "grouping", "table")
+    owen_chart = charts.get("owen", "")
+    if owen_chart:
+        exhibit("owen", "Hierarchical (Owen) decomposition of the total value", "chart")
+    cores = [_core_rows(core, scale) for core in analysis.least_core]
+    if cores:
+        exhibit("least_core", "Least core: the subsidy e* and each group's bargaining range", "table")
+    correlations = _rank_correlations(scaled, case)
+    if correlations:
+        exhibit("ranks", "Rank correlation (Spearman) between value notions", "table")
     exhibit("size", "Value against group size: works, publishers and sectors on one axis, with the noise band", "chart")
     gaps = _gaps(scaled)
     if gaps:
@@ -226,13 +256,108 @@ def make_context(analysis: Analysis, command_line: str, charts: dict[str, str]) 
         materials=[{"role": item.role, "name": item.path.name, "sha256": item.sha256, "size": item.size}
                    for item in case.inputs],
         unavailable=[{"grouping": u.grouping, "method": u.method, "reason": u.reason, "missing": list(u.missing[:20]),
-                      "n_missing": len(u.missing)} for u in analysis.unavailable],
+                      "n_missing": max(u.n_missing, len(u.missing))} for u in analysis.unavailable],
         warnings=list(analysis.warnings),
         limitations=_limitations(analysis),
         reproducibility=_reproducibility(analysis, command_line),
         top_rows=case.report.top_rows,
+        methods=[{"label": label, "axioms": _axioms(label), "efficient": label.split("(")[0] in ("shapley", "owen")}
+                 for label in analysis.methods],
+        baseline=_baseline(analysis, scale),
+        accounting=accounting,
+        owen_chart=owen_chart,
+        owen_split=case.analysis.owen_split,
+        least_core=cores,
+        rank_correlations=correlations,
         page_size="A4" if case.report.page_size == "a4" else "Letter",
     )
+
+
+def _axioms(label: str) -> str:
+    from ..valuation.semivalues import METHOD_AXIOMS
+
+    return METHOD_AXIOMS.get(label.split("(")[0], "")
+
+
+def _method_table(scaled: pd.DataFrame, grouping, top_rows: int) -> dict:
+    """Group x method table (macro average) for the methods other than LOO that are available here."""
+    macro = scaled[(scaled["benchmark"] == MACRO) & (scaled["grouping"] == grouping.name)]
+    methods = [m for m in macro["method"].unique() if m not in ("sum_of_parts", "grouping_gap")]
+    if len(methods) < 2:
+        return {"columns": [], "rows": [], "assumption": ""}
+    order = macro[macro["method"] == methods[0]].sort_values(["estimate", "group"], ascending=[False, True])
+    if "loo" not in methods:
+        order = macro[macro["method"] == methods[0]].sort_values("estimate", ascending=False)
+    groups = list(order["group"])[:top_rows]
+    rows = []
+    for group in groups:
+        cells = []
+        for method in methods:
+            match = macro[(macro["method"] == method) & (macro["group"] == group)]
+            if len(match):
+                row = match.iloc[0]
+                cell = _interval(row)
+                cell["share"] = float(row["share"]) if pd.notna(row.get("share")) else None
+                cell["share_low"] = float(row["share_low"]) if pd.notna(row.get("share_low")) else None
+                cell["share_high"] = float(row["share_high"]) if pd.notna(row.get("share_high")) else None
+                cells.append(cell)
+            else:
+                cells.append(None)
+        rows.append({"group": str(group), "cells": cells})
+    owen = macro[macro["method"] == "owen"]
+    assumption = str(owen["assumption"].iloc[0]) if len(owen) and "assumption" in owen else ""
+    return {"columns": methods, "rows": rows, "assumption": assumption,
+            "n_hidden": max(0, len(order) - len(groups))}
+
+
+def _accounting_rows(analysis: Analysis, scale: float) -> list:
+    table = analysis.accounting
+    if table is None or not len(table):
+        return []
+    macro = table[table["benchmark"] == MACRO]
+    return [{"grouping": row["grouping"], "method": row["method"], "sum": row["sum"] * scale, "share": row["share"],
+             "share_low": row["share_low"], "share_high": row["share_high"], "complete": bool(row["complete"]),
+             "n_groups": int(row["n_groups"])} for _, row in macro.iterrows()]
+
+
+def _baseline(analysis: Analysis, scale: float) -> dict:
+    runs = analysis.runs
+    empty = runs.find(frozenset(range(len(analysis.case.works))))
+    if empty is None or not len(analysis.total_value):
+        return {"available": False}
+    utilities = analysis.utilities
+    row = utilities[(utilities["benchmark"] == MACRO) & (utilities["configuration"] == runs.configurations[empty].label)].iloc[0]
+    total = analysis.total_value[analysis.total_value["benchmark"] == MACRO].iloc[0]
+    return {"available": True, "label": runs.configurations[empty].label,
+            "estimate": row["estimate"] * scale, "ci_low": row["ci_low"] * scale, "ci_high": row["ci_high"] * scale,
+            "total": {"estimate": total["estimate"] * scale, "ci_low": total["ci_low"] * scale,
+                      "ci_high": total["ci_high"] * scale}}
+
+
+def _core_rows(core: dict, scale: float) -> dict:
+    return {"grouping": core["grouping"], "subsidy": core["subsidy"] * scale,
+            "subsidy_low": core["subsidy_low"] * scale, "subsidy_high": core["subsidy_high"] * scale,
+            "n_replicates": core["n_replicates"], "total": core["total"] * scale,
+            "rows": [{"group": group, "allocation": a * scale, "low": lo * scale, "high": hi * scale}
+                     for group, a, lo, hi in zip(core["groups"], core["allocation"], core["low"], core["high"])]}
+
+
+def _rank_correlations(scaled: pd.DataFrame, case) -> list:
+    from scipy import stats
+
+    result = []
+    macro = scaled[scaled["benchmark"] == MACRO]
+    for grouping in reversed(case.groupings):
+        here = macro[(macro["grouping"] == grouping.name) & ~macro["method"].isin(["sum_of_parts", "grouping_gap"])]
+        pivot = here.pivot_table(index="group", columns="method", values="estimate")
+        pivot = pivot.dropna(axis=1, how="any") if len(pivot) else pivot
+        if pivot.shape[0] < 3 or pivot.shape[1] < 2:
+            continue
+        methods = list(pivot.columns)
+        matrix = [[float(stats.spearmanr(pivot[a], pivot[b]).statistic) if a != b else 1.0 for b in methods]
+                  for a in methods]
+        result.append({"grouping": grouping.name, "methods": methods, "matrix": matrix, "n_groups": int(pivot.shape[0])})
+    return result
 
 
 def _units(runs) -> tuple[float, str]:

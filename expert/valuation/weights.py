@@ -8,7 +8,29 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-__all__ = ["Valuation", "stack"]
+__all__ = ["Valuation", "Unavailable", "stack"]
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A method that the evidence cannot support at a grouping, and why.
+
+    Attributes
+    ----------
+    grouping, method : str
+    reason : str
+        One sentence for the report.
+    missing : tuple of str
+        The first missing configurations (as run-table ``removed`` spellings) or groups.
+    n_missing : int
+        How many configurations or groups are missing in all.
+    """
+
+    grouping: str
+    method: str
+    reason: str
+    missing: tuple[str, ...] = ()
+    n_missing: int = 0
 
 
 @dataclass(frozen=True)
