@@ -28,7 +28,7 @@ from .case import REPORT_FORMATS, Case, load_case
 from .errors import InputError, ReportError
 from .evidence import read_runs
 
-__all__ = ["BuildResult", "build", "check", "write_valuations_csv", "analysis_to_json"]
+__all__ = ["BuildResult", "build", "check", "plan_case", "write_valuations_csv", "analysis_to_json"]
 
 CSV_COLUMNS = ["grouping", "group", "method", "benchmark", "estimate", "std_error", "ci_low", "ci_high", "interval",
                "mde", "se_bootstrap", "se_analytic", "significant", "share", "share_low", "share_high", "n_works",
@@ -66,6 +66,27 @@ def check(case_path: str | Path, progress=None):
     say(f"reading run table {case.evidence.runs}")
     runs = read_runs(case)
     return case, runs
+
+
+def plan_case(case_path: str | Path, *, out_path: str | Path | None = None, **options):
+    """Load a case (the run table may not exist yet), plan it, and write the configurations to train as CSV.
+
+    Options are those of :func:`expert.plan.plan`. Returns the :class:`~expert.plan.Plan`.
+    """
+    from .plan import plan
+
+    case = load_case(case_path, require_runs=False)
+    runs = read_runs(case) if case.resolve(case.evidence.runs).exists() else None
+    if runs is None and options.get("seed_sd") is None:
+        raise InputError(f"{case.path.name}: evidence.runs: expected a run table, or --seed-sd (and --item-sd, --items) "
+                         f"to plan without evidence; found neither")
+    result = plan(case, runs, **options)
+    if out_path is not None:
+        missing = result.configurations[~result.configurations["present"]]
+        text = missing[["removed", "seeds", "purpose"]].assign(sampling_seed=result.sampling_seed).to_csv(
+            index=False, lineterminator="\n")
+        _write_atomically(Path(out_path).resolve().parent, {Path(out_path).name: text.encode("utf-8")})
+    return result
 
 
 def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None = None, *,

@@ -255,13 +255,16 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_case(path: str | Path) -> Case:
+def load_case(path: str | Path, require_runs: bool = True) -> Case:
     """Read and validate a case file.
 
     Parameters
     ----------
     path : str or Path
         The case file (YAML).
+    require_runs : bool
+        When False, a run table that does not exist yet is not an error
+        (``expert plan`` designs the experiment before there is evidence).
 
     Returns
     -------
@@ -330,7 +333,9 @@ def load_case(path: str | Path) -> Case:
 
     runs_path = (directory / schema.evidence.runs).resolve()
     line = located.line_of(("evidence", "runs"))
-    if not runs_path.is_file():
+    if not runs_path.exists() and not require_runs:
+        pass
+    elif not runs_path.is_file():
         found = "a folder" if runs_path.is_dir() else "no such file"
         problems.append(f"{source}:{line}: evidence.runs: expected a run table file, found {found} ({schema.evidence.runs})")
     elif runs_path.suffix.lower() not in (".csv", ".parquet", ".pq", ".gz") or (

@@ -138,5 +138,70 @@ def validate_command(case_path, debug):
         click.echo(f"  configurations that are not a leave-one-out of any group: {len(design.unassigned)}")
 
 
+@cli.command("plan")
+@click.argument("case_path", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--target", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Target minimum detectable effect, in the run table's score units (0.0006 = 0.06 points of a "
+                   "0-1 accuracy).")
+@click.option("--seed-sd", type=click.FloatRange(min=0), default=None,
+              help="Without evidence: SD across seeds of a model's benchmark mean (score units).")
+@click.option("--item-sd", type=click.FloatRange(min=0), default=None,
+              help="Without evidence: SD over items of the paired score difference (score units).")
+@click.option("--items", "n_items", type=click.IntRange(1, None), default=None, help="Without evidence: items per benchmark.")
+@click.option("--seeds", "n_seeds", type=click.IntRange(1, None), default=None,
+              help="Seeds per configuration for the run counts (default: the evidence's, or 5).")
+@click.option("--max-exact", type=click.IntRange(1, 20), default=12, show_default=True,
+              help="Largest number of groups for which all 2^k coalitions are proposed; above it, a sampled design.")
+@click.option("--sampling-seed", type=click.IntRange(0, None), default=0, show_default=True,
+              help="Seed of the generator that draws sampled designs (recorded in the CSV).")
+@click.option("-o", "--out", "out_path", default="plan.csv", show_default=True, type=click.Path(dir_okay=False),
+              help="CSV of the configurations to train (one row each, with its `removed` keys and seeds).")
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
+def plan_command(case_path, target, seed_sd, item_sd, n_items, n_seeds, max_exact, sampling_seed, out_path, debug):
+    """Which configurations and how many seeds the case's questions need.
+
+    For each requested method and grouping: the configurations it needs (exact
+    when affordable, otherwise a sampled design), which the run table already
+    has, and the training runs missing. From the observed seed and item variance
+    (or --seed-sd/--item-sd/--items when there is no evidence yet): the seeds per
+    configuration for a --target minimum detectable effect, and the item floor
+    below which no number of seeds suffices.
+    """
+    from .build import plan_case
+
+    try:
+        result = plan_case(case_path, target=target, seed_sd=seed_sd, item_sd=item_sd, n_items=n_items,
+                           n_seeds=n_seeds, max_exact=max_exact, sampling_seed=sampling_seed, out_path=out_path)
+    except Exception as error:  # noqa: BLE001
+        _fail(error, debug)
+    click.echo(_table(result.requirements, ["method", "grouping", "design", "configurations", "present", "missing",
+                                            "runs_to_train"]))
+    if len(result.seeds):
+        click.echo("")
+        click.echo(_table(result.seeds, ["grouping", "benchmark", "current_seeds", "current_mde", "target_mde",
+                                         "seeds_needed", "item_floor"]))
+        if (result.seeds["seeds_needed"] == float("inf")).any():
+            click.echo("seeds_needed = inf: the target is at or below the item floor; no number of seeds suffices, "
+                       "more benchmark items are needed.")
+    missing = result.configurations[~result.configurations["present"]]
+    click.echo(f"\n{len(missing)} configurations to train ({len(missing) * result.n_seeds} runs at {result.n_seeds} "
+               f"seeds each) written to {out_path}")
+
+
+def _table(frame, columns) -> str:
+    """An aligned text table."""
+    def cell(value):
+        if isinstance(value, float):
+            return "inf" if value == float("inf") else ("" if value != value else f"{value:.4g}")
+        return str(value)
+
+    rows = [[cell(value) for value in record] for record in frame[columns].itertuples(index=False)]
+    widths = [max([len(column)] + [len(row[i]) for row in rows]) for i, column in enumerate(columns)]
+    lines = ["  ".join(column.ljust(width) for column, width in zip(columns, widths))]
+    lines.append("  ".join("-" * width for width in widths))
+    lines += ["  ".join(value.ljust(width) for value, width in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
 def main():  # pragma: no cover
     cli()
