@@ -233,9 +233,10 @@ def test_load_case_iv_bad_date(write_text):
 
 def test_load_case_iv_unknown_method(write_text):
     path = write_text(BASE + "analysis:\n  methods: [loo, shapely]\n")
-    message = "case.yaml:12: analysis.methods[1]: expected 'loo', found 'shapely'"
-    with pytest.raises(CaseError, match=re.escape(message)):
+    message = "case.yaml:12: analysis.methods"
+    with pytest.raises(CaseError, match=re.escape(message)) as excinfo:
         load_case(path)
+    assert "'shapely'" in str(excinfo.value) and "loo" in str(excinfo.value)
 
 
 def test_load_case_iv_all_problems_at_once(write_text):
@@ -409,7 +410,6 @@ def test_load_case_iv_no_groupings(write_text):
 def test_load_case_nesting(write_text):
     case = load_case(write_text(BASE))
     assert case.nesting == (("work", "publisher", True), ("publisher", "sector", True))
-    crossing = BASE + "  # crossing\n"
     crossing = BASE.replace("  sector: {by: sector}", "  sector: {by: sector}\n  cross: {groups: {x: [a, c], y: rest}}")
     case = load_case(write_text(crossing))
     assert case.nesting[-1] == ("sector", "cross", False)
