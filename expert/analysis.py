@@ -24,6 +24,7 @@ from .stats.bootstrap import DegenerateIntervalWarning, UtilityBootstrap, crosse
 from .valuation import Valuation, grouping_gap, leave_one_out, stack
 from .valuation.coalitions import (MAX_LEAST_CORE_PLAYERS, exact_semivalue, least_core, least_core_subsidy,
                                    owen_values, parse_method)
+from .valuation.sampling import SampledValuation, sampled_values
 from .valuation.weights import Unavailable
 
 __all__ = ["Analysis", "Unavailable", "analyse", "MACRO"]
@@ -138,10 +139,19 @@ def analyse(case: Case, runs: RunTable, progress=None) -> Analysis:
     methods = [parse_method(m) for m in case.analysis.methods]
     unavailable = list(_unavailable(case, design))
     method_valuations = []
+    sampled_blocks = []  # (first row in the stacked valuation, SampledValuation)
     for grouping in case.groupings:
         for method in methods:
             if method.name in ("shapley", "banzhaf", "beta"):
                 result = exact_semivalue(case, design, grouping.name, method, n_configs)
+                spec = case.analysis.sampling.get(grouping.name)
+                if isinstance(result, Unavailable) and spec is not None and method.name != "beta":
+                    sampled = sampled_values(case, design, grouping.name, method.name, spec, n_configs)
+                    if isinstance(sampled, SampledValuation):
+                        sampled_blocks.append((sum(len(v) for v in [loo, gaps] + method_valuations), sampled))
+                        result = sampled.valuation
+                    else:
+                        result = sampled
             elif method.name == "owen":
                 result = owen_values(case, design, grouping.name, case.analysis.owen_split, n_configs)
             else:
@@ -159,6 +169,8 @@ def analyse(case: Case, runs: RunTable, progress=None) -> Analysis:
         summaries = summarise(valued.weights, boot, confidence=settings.confidence, interval=settings.interval,
                               power=case.analysis.power)
 
+    if sampled_blocks:
+        _fold_sampling(summaries, sampled_blocks, boot, settings.confidence, case.analysis.power)
     tokens = _group_tokens(case)
     frames = []
     for benchmark, summary in zip(runs.benchmarks + (MACRO,), summaries):
@@ -225,6 +237,26 @@ def analyse(case: Case, runs: RunTable, progress=None) -> Analysis:
     return Analysis(case=case, runs=runs, design=design, bootstrap=boot, valuations=valuations, utilities=utilities,
                     noise=_noise(runs, boot, valuations), unavailable=tuple(unavailable), warnings=tuple(notes),
                     accounting=accounting, least_core=cores, total_value=total_value)
+
+
+def _fold_sampling(summaries, sampled_blocks, boot, confidence, power):
+    """Add the sampling variance of sampled designs to the standard errors, intervals and MDEs (METHODS A2-A3)."""
+    from scipy import stats
+
+    z = stats.norm.ppf(1 - (1 - confidence) / 2)
+    z_mde = z + stats.norm.ppf(power)
+    for k, summary in enumerate(summaries):
+        point = boot.utilities[k] if k < boot.n_benchmarks else boot.utilities.mean(axis=0)
+        for start, sampled in sampled_blocks:
+            rows = slice(start, start + len(sampled.valuation))
+            variance = sampled.sampling_variance(point)
+            total = np.sqrt(summary.std_error[rows] ** 2 + variance)
+            estimate = summary.estimate[rows]
+            summary.ci_low[rows] = np.minimum(summary.ci_low[rows], estimate - z * total)
+            summary.ci_high[rows] = np.maximum(summary.ci_high[rows], estimate + z * total)
+            summary.std_error[rows] = total
+            summary.mde[rows] = z_mde * total
+            summary.interval[rows] = [f"{label}+sampling" for label in summary.interval[rows]]
 
 
 def _macro_replicates(boot: UtilityBootstrap) -> np.ndarray:

@@ -99,6 +99,15 @@ class BootstrapSpec(_Schema):
     seed: Annotated[int, Field(ge=0)] = 20240601
 
 
+class SamplingSpec(_Schema):
+    """A sampled design for a grouping with too many groups for all 2^k coalitions."""
+
+    design: Literal["msr", "permutations"] = Field(description="msr: Bernoulli(1/2) coalitions (Banzhaf); "
+                                                               "permutations: random orders (Shapley).")
+    seed: Annotated[int, Field(ge=0)] = 0
+    samples: Annotated[int, Field(ge=2, le=100_000)] | None = None
+
+
 class AnalysisSpec(_Schema):
     """Which valuations to compute and how to measure their uncertainty."""
 
@@ -108,6 +117,8 @@ class AnalysisSpec(_Schema):
                                                  "observed: equal, tokens, or a numeric works column.")
     bootstrap: BootstrapSpec = Field(default_factory=BootstrapSpec)
     power: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.8
+    sampling: dict[str, SamplingSpec] = Field(default_factory=dict, description="Grouping -> sampled design used "
+                                              "when the evidence lacks some of its 2^k coalitions.")
 
     @pydantic.field_validator("methods")
     @classmethod
@@ -347,6 +358,14 @@ def load_case(path: str | Path, require_runs: bool = True) -> Case:
     else:
         inputs.append(InputFile("run table", runs_path, sha256_of(runs_path), runs_path.stat().st_size))
 
+    names = [grouping.name for grouping in groupings]
+    for grouping_name in schema.analysis.sampling:
+        if works is not None and grouping_name not in names and grouping_name not in schema.groupings:
+            hint = difflib.get_close_matches(grouping_name, list(schema.groupings), n=1)
+            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            problems.append(f"{source}:{located.key_lines.get(('analysis', 'sampling', grouping_name), located.line_of(('analysis', 'sampling')))}: "
+                            f"analysis.sampling.{grouping_name}: expected a grouping of the case "
+                            f"({', '.join(schema.groupings)}), found {grouping_name!r}{suggestion}")
     split = schema.analysis.owen_split
     if works is not None and split != "equal":
         column = "tokens" if split == "tokens" else split

@@ -24,12 +24,12 @@ from scipy import stats
 from .case import Case
 from .evidence import RunTable
 from .valuation.coalitions import parse_method
+from .valuation.sampling import sampled_design
 from .valuation.semivalues import coalition_label
 
 __all__ = ["Plan", "plan", "DEFAULT_MAX_EXACT"]
 
 DEFAULT_MAX_EXACT = 12
-SAMPLES_PER_GROUP = 10  # Bernoulli(1/2) coalitions per group in a sampled design (METHODS A8: 5k-10k)
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,6 @@ def plan(case: Case, runs: RunTable | None, *, target: float | None = None, seed
     everything = frozenset(range(len(case.works)))
     needed: dict[frozenset, dict] = {}
     requirements = []
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(sampling_seed)))
 
     def need(removed: frozenset, spelling: str, purpose: str):
         entry = needed.setdefault(removed, {"removed": spelling, "purposes": []})
@@ -130,23 +129,18 @@ def plan(case: Case, runs: RunTable | None, *, target: float | None = None, seed
                 requirements.append(_requirement(purpose, "not affordable", 0, 0, n_seeds,
                                                  f"the least core needs all 2^{k} coalitions; {k} groups is too many"))
                 continue
+            elif method.name == "beta":
+                requirements.append(_requirement(purpose, "not affordable", 0, 0, n_seeds,
+                                                 f"Beta values need all 2^{k} coalitions; no sampled design is offered"))
+                continue
             else:
-                # one design per grouping, shared by every sampled method (seeded by the grouping's position)
-                position = [g.name for g in case.groupings].index(grouping.name)
-                design_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(sampling_seed, spawn_key=(position,))))
-                configs.append((frozenset(), ""))
-                configs.append((everything, f"{grouping.name}:*"))
-                if method.name == "banzhaf":
-                    m = SAMPLES_PER_GROUP * k
-                    design = f"sampled (MSR): {m} Bernoulli(1/2) coalitions, each group included with probability 1/2"
-                    draws = design_rng.random((m, k)) < 0.5
-                else:
-                    chains = SAMPLES_PER_GROUP
-                    design = f"sampled: {chains} random orders of the groups (permutation chains of {k + 1} coalitions)"
-                    design_rng.random((SAMPLES_PER_GROUP * k, k))  # keep the stream aligned with the MSR draw
-                    orders = [design_rng.permutation(k) for _ in range(chains)]
-                    draws = np.array([[g in set(order[:size].tolist()) for g in range(k)]
-                                      for order in orders for size in range(1, k)], dtype=bool)
+                declared = case.analysis.sampling.get(grouping.name)
+                kind = "msr" if method.name == "banzhaf" else "permutations"
+                seed = declared.seed if declared is not None and declared.design == kind else sampling_seed
+                samples = declared.samples if declared is not None and declared.design == kind else None
+                draws = sampled_design(case, grouping, kind, seed, samples)
+                design = (f"sampled (MSR): {len(draws)} Bernoulli(1/2) coalitions, seed {seed}" if kind == "msr" else
+                          f"sampled: {len(draws) // (k + 1)} random orders (chains of {k + 1} coalitions), seed {seed}")
                 for row in draws:
                     removed = frozenset().union(*[members[g] for g in range(k) if not row[g]])
                     mask = int(sum(1 << g for g in range(k) if row[g]))

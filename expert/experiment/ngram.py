@@ -94,6 +94,7 @@ __all__ = [
     "kept_sentences",
     "NgramIndex",
     "build_index",
+    "CountPlan",
     "SeedTables",
     "build_seed_tables",
     "coalition_log2prob",
@@ -369,7 +370,7 @@ class NgramIndex:
     cloze_item : ndarray of int64
         Item of each cloze question.
     targets : ndarray of int, shape (n_windows, 3)
-        The type statistics (slots of the type vector, -1 for none) each window counts in.
+        The type statistics (slots of the type vector; ``n_type`` for none) each window counts in.
     plan : CountPlan or None
         How training positions add up, for :func:`build_seed_tables` (None once dropped).
     """
@@ -550,12 +551,12 @@ def build_index(
     # slots: sorted unique ids per order; dense lookup from global id to slot
     hist_slots, hist_lookup, ngram_slots, ngram_lookup = [], [], [], []
     for n in range(1, order + 1):
-        h = np.unique(query_history[n - 1])
+        h = _unique_counts(query_history[n - 1])[0]
         lookup = np.full(len(keys_of[n - 1]), -1, dtype=np.int64)
         lookup[h] = np.arange(len(h))
         hist_slots.append(h)
         hist_lookup.append(lookup)
-        g = np.unique(query_ngram[n - 1][query_ngram[n - 1] >= 0])
+        g = _unique_counts(query_ngram[n - 1][query_ngram[n - 1] >= 0])[0]
         lookup = np.full(len(keys_of[n]), -1, dtype=np.int64)
         lookup[g] = np.arange(len(g))
         ngram_slots.append(g)
@@ -629,6 +630,7 @@ def build_index(
         target_parts.append(targets[relevant_ids])
         n_windows += len(relevant_ids)
     presence_groups = _groups(_cat(row_parts), _cat(column_parts), n_windows, _cat(entry_parts))
+    targets_all = np.concatenate(target_parts) if target_parts else np.zeros((0, 3), np.int64)
 
     plan = CountPlan(
         work_sentence_offsets=train.text_offsets.copy(),
@@ -654,7 +656,7 @@ def build_index(
         cloze_position=cloze_position,
         cloze_distractors=cloze_distractor_queries,
         cloze_item=cloze_item,
-        targets=_narrow(np.concatenate(target_parts) if target_parts else np.zeros((0, 3), np.int64)),
+        targets=_narrow(np.where(targets_all >= 0, targets_all, n_type)),
         plan=plan,
     )
 
@@ -712,31 +714,32 @@ class SeedTables:
 
 
 def build_seed_tables(index: NgramIndex, seed: int, work_ids: Sequence[str], fraction: float) -> SeedTables:
-    """Count every work's kept sentences once for ``seed`` (see :func:`kept_sentences`)."""
+    """Count every work's kept sentences once for ``seed`` (see :func:`kept_sentences`).
+
+    Raises
+    ------
+    ValueError
+        When ``index`` no longer holds its counting plan (see :meth:`NgramIndex.without_plan`).
+    """
+    plan = index.plan
+    if plan is None:
+        raise ValueError("`index` has no counting plan: build seed tables before calling `without_plan()`.")
     n_works = index.n_works
-    offsets = index._work_sentence_offsets
+    offsets = plan.work_sentence_offsets
     keep_sentence = np.zeros(int(offsets[-1]), dtype=bool)
     for work in range(n_works):
         first, last = int(offsets[work]), int(offsets[work + 1])
         keep_sentence[first + kept_sentences(last - first, seed, str(work_ids[work]), fraction)] = True
-    kept = np.flatnonzero(keep_sentence[index._sentence_of])
-    work = index._work_of[kept].astype(np.int64)
-    n_tokens = np.bincount(work, minlength=n_works).astype(np.int64)
+    keep_position = keep_sentence[plan.sentence_of_position]
+    work_of_sentence = np.repeat(np.arange(n_works), np.diff(offsets))
+    sentence_tokens = np.bincount(plan.sentence_of_position, minlength=len(keep_sentence))
+    n_tokens = np.bincount(work_of_sentence[keep_sentence], weights=sentence_tokens[keep_sentence],
+                           minlength=n_works).astype(np.int64)
 
-    columns = index._raw_columns[kept]
-    rows = np.repeat(work, columns.shape[1])
-    columns = columns.reshape(-1).astype(np.int64)
-    use = columns >= 0
-    raw = _count_matrix(rows[use], columns[use], n_works, index.n_raw, counts=True)
-
-    windows = index._windows[kept]
-    rows = np.repeat(work, windows.shape[1])
-    windows = windows.reshape(-1).astype(np.int64)
-    use = windows >= 0
-    presence = _count_matrix(rows[use], windows[use], n_works, index.n_windows, counts=False)
+    raw = _seed_matrix(plan.raw, keep_position, n_works, index.n_raw, counts=True)
+    presence = _seed_matrix(plan.presence, keep_position, n_works, index.n_windows, counts=False)
     support = np.bincount(presence.indices, minlength=index.n_windows).astype(np.int32)
-
-    raw_full = np.asarray(raw.sum(axis=0)).reshape(-1).astype(np.int64)
+    raw_full = np.bincount(raw.indices, weights=raw.data, minlength=index.n_raw).astype(np.int64)
     type_full = _type_counts(index, np.flatnonzero(support > 0))
     return SeedTables(
         seed=int(seed),
@@ -751,29 +754,34 @@ def build_seed_tables(index: NgramIndex, seed: int, work_ids: Sequence[str], fra
     )
 
 
-def _count_matrix(rows: np.ndarray, columns: np.ndarray, n_rows: int, n_columns: int, counts: bool) -> sp.csr_matrix:
-    """CSR matrix of the (row, column) pair counts (or 1 for presence), with sorted indices."""
-    key = rows * max(n_columns, 1) + columns
-    if counts:
-        unique, number = np.unique(key, return_counts=True)
-        data = number.astype(np.int64)
-    else:
-        unique = np.unique(key)
-        data = np.ones(len(unique), dtype=np.int8)
-    row = unique // max(n_columns, 1)
+def _seed_matrix(groups: dict, keep_position: np.ndarray, n_rows: int, n_columns: int, counts: bool) -> sp.csr_matrix:
+    """CSR (works x columns) of the kept entries: their number, or 1 for presence; indices sorted."""
+    if len(groups["starts"]) == 0:
+        return sp.csr_matrix((n_rows, n_columns), dtype=np.int64 if counts else np.int8)
+    number = np.add.reduceat(keep_position[groups["entry"]], groups["starts"], dtype=np.int32)
+    nonzero = number > 0
+    rows = groups["row"][nonzero]
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row, minlength=n_rows), out=indptr[1:])
-    indices = (unique % max(n_columns, 1)).astype(np.int32 if n_columns < 2**31 else np.int64)
-    matrix = sp.csr_matrix((data, indices, indptr), shape=(n_rows, n_columns))
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    data = number[nonzero].astype(np.int64) if counts else np.ones(int(nonzero.sum()), dtype=np.int8)
+    matrix = sp.csr_matrix((data, groups["column"][nonzero], indptr), shape=(n_rows, n_columns))
     matrix.has_sorted_indices = True
     return matrix
 
 
 def _type_counts(index: NgramIndex, windows: np.ndarray) -> np.ndarray:
     """How many of ``windows`` (relevant-window ids) each type statistic counts."""
-    targets = index._targets[windows].reshape(-1)
-    targets = targets[targets >= 0]
-    return np.bincount(targets, minlength=index.n_type).astype(np.int64)
+    targets = index.targets[windows].reshape(-1)  # -1 (no statistic) lands in the extra last bin
+    return np.bincount(targets, minlength=index.n_type + 1)[: index.n_type].astype(np.int64)
+
+
+def _unique_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values and how often each occurs (by sorting; small arrays)."""
+    ordered = np.sort(values)
+    if len(ordered) == 0:
+        return ordered, np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    return ordered[starts], np.diff(np.append(starts, len(ordered)))
 
 
 def _gather_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -807,18 +815,18 @@ def coalition_statistics(index: NgramIndex, tables: SeedTables, removed: np.ndar
         raw = tables.raw_full - np.bincount(columns, weights=counts, minlength=index.n_raw).astype(np.int64)
         windows, _ = _gather_rows(tables.presence, removed)
         if len(windows) * 8 < index.n_windows:
-            touched, times = np.unique(windows, return_counts=True)
+            touched, times = _unique_counts(windows)
         else:
             times_all = np.bincount(windows, minlength=index.n_windows)
-            touched = np.flatnonzero(times_all)
-            times = times_all[touched]
+            absent = np.flatnonzero((times_all == tables.support) & (times_all > 0))
+            return raw, tables.type_full - _type_counts(index, absent)
         absent = touched[times == tables.support[touched]]
         return raw, tables.type_full - _type_counts(index, absent)
     columns, counts = _gather_rows(tables.raw, kept)
     raw = np.bincount(columns, weights=counts, minlength=index.n_raw).astype(np.int64)
     windows, _ = _gather_rows(tables.presence, kept)
     if len(windows) * 8 < index.n_windows:
-        present = np.unique(windows)
+        present = _unique_counts(windows)[0]
     else:
         present = np.flatnonzero(np.bincount(windows, minlength=index.n_windows))
     return raw, _type_counts(index, present)

@@ -369,7 +369,7 @@ def _summary(estimate, replicates, components, samples, alpha, interval, z_mde, 
         warnings.warn(f"BCa degenerate for {int(fallback.sum())} value(s); percentile interval used",
                       DegenerateIntervalWarning, stacklevel=3)
     return IntervalSummary(estimate=estimate, std_error=std_error, se_bootstrap=se_boot, se_analytic=se_analytic,
-                           df_analytic=df_analytic, ci_low=low, ci_high=high, interval=method.astype(str), mde=mde,
+                           df_analytic=df_analytic, ci_low=low, ci_high=high, interval=np.asarray(method, dtype=object), mde=mde,
                            bca_fallback=fallback)
 
 

@@ -52,9 +52,14 @@ def _probability_iv(name: str, value) -> float:
 
 
 def _n_tests_iv(n_tests) -> int:
-    if isinstance(n_tests, bool) or not float(n_tests).is_integer() or n_tests < 1:
-        raise ValueError(f"`n_tests` must be a positive integer, got {n_tests!r}.")
-    return int(n_tests)
+    message = f"`n_tests` must be a positive integer, got {n_tests!r}."
+    try:
+        number = float(n_tests)
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if isinstance(n_tests, bool) or not number.is_integer() or number < 1:
+        raise ValueError(message)
+    return int(number)
 
 
 def _nonnegative_iv(name: str, value) -> np.ndarray:
