@@ -58,24 +58,25 @@ class BuildResult:
     seconds: dict
 
 
-def check(case_path: str | Path, progress=None):
+def check(case_path: str | Path, progress=None, allow_outside_paths: bool = False):
     """Validate a case and its evidence without analysing: returns (Case, RunTable)."""
     say = progress or (lambda message: None)
     say(f"reading case {case_path}")
-    case = load_case(case_path)
+    case = load_case(case_path, allow_outside_paths=allow_outside_paths)
     say(f"reading run table {case.evidence.runs}")
     runs = read_runs(case)
     return case, runs
 
 
-def plan_case(case_path: str | Path, *, out_path: str | Path | None = None, **options):
+def plan_case(case_path: str | Path, *, out_path: str | Path | None = None, allow_outside_paths: bool = False,
+              **options):
     """Load a case (the run table may not exist yet), plan it, and write the configurations to train as CSV.
 
     Options are those of :func:`expert.plan.plan`. Returns the :class:`~expert.plan.Plan`.
     """
     from .plan import plan
 
-    case = load_case(case_path, require_runs=False)
+    case = load_case(case_path, require_runs=False, allow_outside_paths=allow_outside_paths)
     runs = read_runs(case) if case.resolve(case.evidence.runs).exists() else None
     if runs is None and options.get("seed_sd") is None:
         raise InputError(f"{case.path.name}: evidence.runs: expected a run table, or --seed-sd (and --item-sd, --items) "
@@ -91,7 +92,7 @@ def plan_case(case_path: str | Path, *, out_path: str | Path | None = None, **op
 
 def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None = None, *,
           resamples: int | None = None, seed: int | None = None, command_line: str | None = None,
-          progress=None) -> BuildResult:
+          progress=None, allow_outside_paths: bool = False) -> BuildResult:
     """Build the report and data outputs of a case.
 
     Parameters
@@ -104,6 +105,8 @@ def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None 
         Any of ``pdf``, ``html``, ``csv``, ``json``; default: the case's ``report.formats``.
     resamples, seed : int, optional
         Override the case's bootstrap replicates and seed (recorded in the outputs).
+    allow_outside_paths : bool
+        Allow the case to name files outside its own folder.
     command_line : str, optional
         Recorded in the reproducibility appendix.
     progress : callable, optional
@@ -130,7 +133,7 @@ def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None 
         seconds[name] = now - clock
         clock = now
 
-    case, runs = check(case_path, say)
+    case, runs = check(case_path, say, allow_outside_paths)
     case = _override(case, resamples, seed)
     formats = list(dict.fromkeys(formats or case.report.formats))
     unknown = [item for item in formats if item not in REPORT_FORMATS]
@@ -174,7 +177,8 @@ def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None 
             assets.update(report_fonts())
             assets.update({f"figures/{name}": (svg, "image/svg+xml") for name, svg in charts.items()})
             identifier = hashlib.sha256("".join(item.sha256 for item in case.inputs).encode()).hexdigest()[:32].encode()
-            pdf, render_warnings = html_to_pdf(html, assets, case.matter.date, identifier)
+            pdf, render_warnings = html_to_pdf(html, assets, case.matter.date, identifier,
+                                               _attachments(analysis, command_line))
             outputs["report.pdf"] = pdf
             warnings.extend(f"PDF renderer: {message}" for message in render_warnings
                             if "instead of HarfBuzz-Subset" not in message)  # speed notice about the system, not the report
@@ -184,6 +188,45 @@ def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None 
     written = _write_atomically(out_dir, outputs)
     lap("write")
     return BuildResult(out_dir=out_dir, files=tuple(written), analysis=analysis, warnings=tuple(warnings), seconds=seconds)
+
+
+def manifest(analysis: Analysis, command_line: str) -> dict:
+    """The reproducibility manifest: inputs with SHA-256, versions, seeds, command line."""
+    from .report.context import _reproducibility
+
+    case = analysis.case
+    reproducibility = _reproducibility(analysis, command_line)
+    return {
+        "inputs": [{"role": item.role, "name": item.path.name, "sha256": item.sha256, "size": item.size}
+                   for item in case.inputs],
+        "command_line": command_line,
+        "expert_version": reproducibility["expert_version"],
+        "python": reproducibility["python"],
+        "platform": reproducibility["platform"],
+        "packages": reproducibility["packages"],
+        "bootstrap": {"resamples": case.analysis.bootstrap.resamples, "seed": case.analysis.bootstrap.seed,
+                      "generator": "numpy.random.Generator(PCG64(SeedSequence(seed, spawn_key=(block,))))"},
+        "training_seeds": list(analysis.runs.seeds),
+        "report_date": case.matter.date.isoformat(),
+    }
+
+
+def _attachments(analysis: Analysis, command_line: str) -> list[tuple[str, bytes, str]]:
+    """Files embedded in the PDF: the inputs (or their hash when too large), valuations.csv and the manifest."""
+    case = analysis.case
+    limit = case.report.attach_limit_mb * 1024 * 1024
+    files = []
+    for item in case.inputs:
+        if item.size <= limit:
+            files.append((item.path.name, item.path.read_bytes(), f"Input ({item.role}), SHA-256 {item.sha256}"))
+        else:
+            note = (f"{item.path.name} ({item.role}) is {item.size:,} bytes, over the attachment limit of "
+                    f"{case.report.attach_limit_mb:g} MB (report.attach_limit_mb).\nSHA-256 {item.sha256}\n")
+            files.append((f"{item.path.name}.sha256.txt", note.encode("utf-8"), f"SHA-256 of {item.path.name}"))
+    files.append(("valuations.csv", write_valuations_csv(analysis).encode("utf-8"), "Every valuation with its interval"))
+    files.append(("manifest.json", (json.dumps(manifest(analysis, command_line), indent=1) + "\n").encode("utf-8"),
+                  "Reproducibility manifest"))
+    return files
 
 
 def _override(case: Case, resamples: int | None, seed: int | None) -> Case:

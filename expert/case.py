@@ -138,6 +138,14 @@ class AnalysisSpec(_Schema):
         return list(dict.fromkeys(labels))
 
 
+class BatesSpec(_Schema):
+    """Bates numbering printed in the lower-right corner of every page."""
+
+    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{0,20}$")] = ""
+    start: Annotated[int, Field(ge=0, le=10**9)] = 1
+    digits: Annotated[int, Field(ge=1, le=10)] = 6
+
+
 class ReportSpec(_Schema):
     """What to write and how the report looks."""
 
@@ -145,6 +153,8 @@ class ReportSpec(_Schema):
     top_rows: Annotated[int, Field(ge=1, le=500)] = 25
     template_dir: str | None = None
     page_size: Literal["letter", "a4"] = "letter"
+    bates: BatesSpec | None = None
+    attach_limit_mb: Annotated[float, Field(ge=0, le=2000)] = 25.0
 
 
 class CaseSchema(_Schema):
@@ -266,7 +276,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_case(path: str | Path, require_runs: bool = True) -> Case:
+def load_case(path: str | Path, require_runs: bool = True, allow_outside_paths: bool = False) -> Case:
     """Read and validate a case file.
 
     Parameters
@@ -276,6 +286,9 @@ def load_case(path: str | Path, require_runs: bool = True) -> Case:
     require_runs : bool
         When False, a run table that does not exist yet is not an error
         (``expert plan`` designs the experiment before there is evidence).
+    allow_outside_paths : bool
+        When False (the default), every path the case names must stay inside the
+        case file's folder: a case file can come from the other side.
 
     Returns
     -------
@@ -331,6 +344,14 @@ def load_case(path: str | Path, require_runs: bool = True) -> Case:
         raise CaseError(problems)
 
     directory = path.resolve().parent
+    if not allow_outside_paths:
+        for key_path, relative in _named_paths(schema):
+            target = (directory / relative).resolve()
+            if target != directory and directory not in target.parents:
+                problems.append(f"{source}:{located.line_of(key_path)}: {format_path(key_path)}: expected a path inside "
+                                f"the case folder {directory}, found {relative!r} (use --allow-outside-paths to allow it)")
+        if problems:
+            raise CaseError(problems)
     inputs = [InputFile("case file", path.resolve(), hashlib.sha256(raw).hexdigest(), len(raw))]
     works, row_of = _load_works(schema, located, source, directory, inputs, problems)
     groupings: list[Grouping] = []
@@ -404,6 +425,15 @@ def load_case(path: str | Path, require_runs: bool = True) -> Case:
         report=schema.report,
         inputs=tuple(inputs),
     )
+
+
+def _named_paths(schema: "CaseSchema"):
+    """(key path, relative path) of every file or folder the case names."""
+    if isinstance(schema.works, str):
+        yield ("works",), schema.works
+    yield ("evidence", "runs"), schema.evidence.runs
+    if schema.report.template_dir is not None:
+        yield ("report", "template_dir"), schema.report.template_dir
 
 
 # ----------------------------------------------------------------------------- schema messages

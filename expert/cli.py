@@ -77,9 +77,11 @@ def cli():
               help="Bootstrap replicates (overrides analysis.bootstrap.resamples; recorded in the report).")
 @click.option("--seed", type=click.IntRange(0, None), default=None,
               help="Bootstrap seed (overrides analysis.bootstrap.seed; recorded in the report).")
+@click.option("--allow-outside-paths", is_flag=True,
+              help="Let the case name files outside its own folder (refused by default: a case can come from the other side).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
-def build_command(case_path, out_dir, formats, resamples, seed, quiet, debug):
+def build_command(case_path, out_dir, formats, resamples, seed, allow_outside_paths, quiet, debug):
     """Build the expert report and data outputs of CASE_PATH.
 
     Writes OUT/report.pdf, OUT/report.html, OUT/valuations.csv (grouping, group,
@@ -92,7 +94,7 @@ def build_command(case_path, out_dir, formats, resamples, seed, quiet, debug):
     command_line = "expert " + " ".join(shlex.quote(arg) for arg in sys.argv[1:]) if sys.argv[1:2] == ["build"] else None
     try:
         result = build(case_path, out_dir, formats, resamples=resamples, seed=seed, command_line=command_line,
-                       progress=progress)
+                       progress=progress, allow_outside_paths=allow_outside_paths)
     except Exception as error:  # noqa: BLE001 - mapped to exit codes
         _fail(error, debug)
     for warning in result.warnings:
@@ -103,8 +105,9 @@ def build_command(case_path, out_dir, formats, resamples, seed, quiet, debug):
 
 @cli.command("validate")
 @click.argument("case_path", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--allow-outside-paths", is_flag=True, help="Let the case name files outside its own folder.")
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
-def validate_command(case_path, debug):
+def validate_command(case_path, allow_outside_paths, debug):
     """Check CASE_PATH and its run table; print what the evidence covers.
 
     Exit 0 when valid; exit 2 with every problem listed (file:line: field:
@@ -114,7 +117,7 @@ def validate_command(case_path, debug):
     from .design import make_design
 
     try:
-        case, runs = check(case_path)
+        case, runs = check(case_path, allow_outside_paths=allow_outside_paths)
         design = make_design(case, runs)
     except Exception as error:  # noqa: BLE001
         _fail(error, debug)
@@ -156,8 +159,10 @@ def validate_command(case_path, debug):
               help="Seed of the generator that draws sampled designs (recorded in the CSV).")
 @click.option("-o", "--out", "out_path", default="plan.csv", show_default=True, type=click.Path(dir_okay=False),
               help="CSV of the configurations to train (one row each, with its `removed` keys and seeds).")
+@click.option("--allow-outside-paths", is_flag=True, help="Let the case name files outside its own folder.")
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
-def plan_command(case_path, target, seed_sd, item_sd, n_items, n_seeds, max_exact, sampling_seed, out_path, debug):
+def plan_command(case_path, target, seed_sd, item_sd, n_items, n_seeds, max_exact, sampling_seed, out_path,
+                 allow_outside_paths, debug):
     """Which configurations and how many seeds the case's questions need.
 
     For each requested method and grouping: the configurations it needs (exact
@@ -171,7 +176,8 @@ def plan_command(case_path, target, seed_sd, item_sd, n_items, n_seeds, max_exac
 
     try:
         result = plan_case(case_path, target=target, seed_sd=seed_sd, item_sd=item_sd, n_items=n_items,
-                           n_seeds=n_seeds, max_exact=max_exact, sampling_seed=sampling_seed, out_path=out_path)
+                           n_seeds=n_seeds, max_exact=max_exact, sampling_seed=sampling_seed, out_path=out_path,
+                           allow_outside_paths=allow_outside_paths)
     except Exception as error:  # noqa: BLE001
         _fail(error, debug)
     click.echo(_table(result.requirements, ["method", "grouping", "design", "configurations", "present", "missing",

@@ -56,7 +56,8 @@ __all__ = [
     "VocabularySpec",
     "ClozeSpec",
     "DesignSpec",
-    "SampledDesign",
+    "BernoulliDesign",
+    "PermutationDesign",
     "Problem",
     "check_experiment",
     "benchmark_names",
@@ -136,15 +137,6 @@ class ClozeSpec(_Schema):
     """The cloze metric: is the true next word more probable than k distractors?"""
 
     distractors: Annotated[int, Field(ge=1, le=100)] = 4
-    seed: Annotated[int, Field(ge=0)] = 0
-
-
-class SampledDesign(_Schema):
-    """Random coalitions of one grouping's groups."""
-
-    grouping: str
-    m: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    n: Annotated[int, Field(ge=1, le=100_000)] | None = None
     seed: Annotated[int, Field(ge=0)] = 0
 
 
@@ -280,7 +272,7 @@ def check_experiment(case_dir: Path, works, groupings: dict, spec: ExperimentSpe
         text_files = {}
         missing = []
         for row, (work_id, relative) in enumerate(zip(works["id"], works[spec.text_column])):
-            relative = "" if relative is None else str(relative).strip()
+            relative = "" if relative is None or (isinstance(relative, float) and np.isnan(relative)) else str(relative).strip()
             path = (case_dir / relative).resolve() if relative else None
             if path is None or not path.is_file():
                 missing.append((row, work_id, relative))

@@ -98,6 +98,7 @@ class ReportContext:
                              "(group, allocation, low, high) in report units.")
     rank_correlations: list = _help("Per grouping with 3+ groups and 2+ methods: methods and the Spearman matrix.")
     page_size: str = _help("CSS page size: 'Letter' or 'A4'.")
+    bates: dict = _help("Bates numbering (prefix, start, digits) or an empty dict when off.")
 
 
 def context_fields() -> dict[str, str]:
@@ -270,6 +271,7 @@ def make_context(analysis: Analysis, command_line: str, charts: dict[str, str]) 
         least_core=cores,
         rank_correlations=correlations,
         page_size="A4" if case.report.page_size == "a4" else "Letter",
+        bates=case.report.bates.model_dump() if case.report.bates is not None else {},
     )
 
 

@@ -18,7 +18,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import ReportError
+from ..errors import InputError, ReportError
 
 __all__ = ["html_to_pdf", "report_fonts"]
 
@@ -57,7 +57,8 @@ class _Collect(logging.Handler):
         self.records.append(record)
 
 
-def html_to_pdf(html: str, assets: dict[str, tuple[bytes, str]], date: _dt.date, identifier: bytes) -> tuple[bytes, list[str]]:
+def html_to_pdf(html: str, assets: dict[str, tuple[bytes, str]], date: _dt.date, identifier: bytes,
+                attachments: list[tuple[str, bytes, str]] = ()) -> tuple[bytes, list[str]]:
     """Render ``html`` to PDF bytes.
 
     Parameters
@@ -70,6 +71,8 @@ def html_to_pdf(html: str, assets: dict[str, tuple[bytes, str]], date: _dt.date,
         The report's date; pins every timestamp in the file.
     identifier : bytes
         Stable document identifier.
+    attachments : list of (name, bytes, description)
+        Files embedded in the PDF with relationship Source (PDF/A-3b), dated ``date``.
 
     Returns
     -------
@@ -82,7 +85,9 @@ def html_to_pdf(html: str, assets: dict[str, tuple[bytes, str]], date: _dt.date,
     ReportError
         When a resource outside the assets is requested or WeasyPrint logs an error.
     """
-    from weasyprint import HTML
+    import io
+
+    from weasyprint import HTML, Attachment
     from weasyprint.text.fonts import FontConfiguration
     from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
@@ -108,11 +113,16 @@ def html_to_pdf(html: str, assets: dict[str, tuple[bytes, str]], date: _dt.date,
     try:
         fetcher = LockedFetcher()
         fonts = FontConfiguration()
+        stamp = _dt.datetime(date.year, date.month, date.day, tzinfo=_dt.timezone.utc)
+        embedded = [Attachment(file_obj=io.BytesIO(data), name=name, description=description, created=stamp,
+                               modified=stamp, relationship="Source", url_fetcher=fetcher)
+                    for name, data, description in attachments]
         with _source_date(date):
             document = HTML(string=html, base_url="asset:/", url_fetcher=fetcher).render(font_config=fonts)
-            pdf = document.write_pdf(pdf_identifier=identifier)
+            pdf = document.write_pdf(pdf_identifier=identifier, attachments=embedded, pdf_variant="pdf/a-3b")
     except FatalURLFetchingError as error:
-        raise ReportError(f"report: {error}") from None
+        cause = error.__cause__ or error
+        raise InputError(f"report: expected templates that use only their own files (asset:NAME), found {cause}") from None
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
