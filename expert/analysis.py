@@ -68,6 +68,9 @@ class Analysis:
     total_value : pandas.DataFrame
         v(N) - v(empty) per benchmark with its interval, when the evidence has the
         configuration without any work (empty when it has not).
+    valued : Valuation
+        Every linear quantity (rows and weights over configurations), so that
+        allocations can be recomputed on every replicate.
     """
 
     case: Case
@@ -80,6 +83,7 @@ class Analysis:
     unavailable: tuple[Unavailable, ...]
     warnings: tuple[str, ...]
     accounting: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    valued: Valuation | None = field(default=None, repr=False)
     least_core: tuple = ()
     total_value: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
@@ -236,7 +240,7 @@ def analyse(case: Case, runs: RunTable, progress=None) -> Analysis:
                      "the larger of the two is used (METHODS B2).")
     return Analysis(case=case, runs=runs, design=design, bootstrap=boot, valuations=valuations, utilities=utilities,
                     noise=_noise(runs, boot, valuations), unavailable=tuple(unavailable), warnings=tuple(notes),
-                    accounting=accounting, least_core=cores, total_value=total_value)
+                    accounting=accounting, least_core=cores, total_value=total_value, valued=valued)
 
 
 def _fold_sampling(summaries, sampled_blocks, boot, confidence, power):

@@ -28,7 +28,7 @@ from .case import REPORT_FORMATS, Case, load_case
 from .errors import InputError, ReportError
 from .evidence import read_runs
 
-__all__ = ["BuildResult", "build", "check", "plan_case", "write_valuations_csv", "analysis_to_json"]
+__all__ = ["BuildResult", "build", "check", "plan_case", "compare_case", "write_valuations_csv", "analysis_to_json"]
 
 CSV_COLUMNS = ["grouping", "group", "method", "benchmark", "estimate", "std_error", "ci_low", "ci_high", "interval",
                "mde", "se_bootstrap", "se_analytic", "significant", "share", "share_low", "share_high", "n_works",
@@ -88,6 +88,63 @@ def plan_case(case_path: str | Path, *, out_path: str | Path | None = None, allo
             index=False, lineterminator="\n")
         _write_atomically(Path(out_path).resolve().parent, {Path(out_path).name: text.encode("utf-8")})
     return result
+
+
+def compare_case(case_path: str | Path, names: list[str] | None = None, out_dir: str | Path | None = None, *,
+                 resamples: int | None = None, allow_outside_paths: bool = False, progress=None):
+    """Analyse a case and allocate its scenarios; write compare.csv and compare.xlsx to ``out_dir``.
+
+    Returns (allocations by scenario name, comparison DataFrame).
+    """
+    from .scenarios import allocate_all, comparison
+
+    case, runs = check(case_path, progress, allow_outside_paths)
+    if not case.scenarios:
+        raise InputError(f"{case.path.name}: scenarios: expected at least one scenario in the case, found none")
+    unknown = [name for name in names or [] if name not in case.scenarios]
+    if unknown:
+        raise InputError(f"--scenario: expected one of {', '.join(repr(n) for n in case.scenarios)}, "
+                         f"found {', '.join(repr(n) for n in unknown)}")
+    case = _override(case, resamples, None)
+    analysis = analyse(case, runs, progress=progress)
+    allocations = allocate_all(analysis, names)
+    table = comparison(allocations)
+    if out_dir is not None:
+        import io
+
+        buffer = io.BytesIO()
+        with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+            table.to_excel(writer, sheet_name="claimants", index=False)
+            for name, result in allocations.items():
+                if hasattr(result, "groups"):
+                    result.groups.to_excel(writer, sheet_name=_sheet_name(name), index=False)
+        _write_atomically(Path(out_dir), {"compare.csv": table.to_csv(index=False, lineterminator="\n").encode("utf-8"),
+                                          "compare.xlsx": _fixed_xlsx(buffer.getvalue())})
+    return allocations, table
+
+
+def _sheet_name(name: str) -> str:
+    cleaned = "".join(ch for ch in name if ch not in "[]:*?/\\")
+    return cleaned[:31] or "scenario"
+
+
+def _fixed_xlsx(data: bytes) -> bytes:
+    """Rewrite an .xlsx with fixed zip timestamps and core-property dates, so the bytes are reproducible."""
+    import io
+    import re
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            content = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b"2000-01-01T00:00:00Z", content)
+            fixed = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(fixed, content)
+    return out.getvalue()
 
 
 def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None = None, *,

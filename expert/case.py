@@ -29,6 +29,7 @@ from .errors import CaseError
 
 __all__ = [
     "Case",
+    "ClaimantClass",
     "Grouping",
     "InputFile",
     "Matter",
@@ -157,6 +158,43 @@ class ReportSpec(_Schema):
     attach_limit_mb: Annotated[float, Field(ge=0, le=2000)] = 25.0
 
 
+class RightsSpec(_Schema):
+    """A class of claimants (authors, publishers, ...): who holds each work, and what share of it."""
+
+    by: str | None = Field(None, description="Works column naming each work's claimant in this class.")
+    members: dict[str, list[str]] | None = Field(None, description="Or explicit lists: claimant -> work ids.")
+    share: float | str = Field(1.0, description="Share of each work held by this class: a number in [0, 1] or a "
+                                                "works column with per-work shares.")
+
+
+class ClaimantsSpec(_Schema):
+    """Rights holders: classes that hold shares of works, and collectives that represent claimants."""
+
+    rights: dict[str, RightsSpec]
+    collectives: dict[str, dict[str, list[str]]] = Field(default_factory=dict, description="Collective -> "
+                                                         "{class: [claimants it represents]}.")
+
+
+class PoolSpec(_Schema):
+    """What is allocated: a fixed pool (amount) or a rate per point of benchmark score."""
+
+    amount: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    rate: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(None, description="Currency per point "
+                                                                            "(score x 100) of value.")
+    currency: Annotated[str, Field(min_length=1, max_length=8)] = "USD"
+
+
+class ScenarioSpec(_Schema):
+    """A bargaining structure counsel compares: grouping x method x pool x split."""
+
+    grouping: str
+    method: str = "shapley"
+    pool: PoolSpec
+    split: str = Field("tokens", description="How a group's amount is split among its works: equal, tokens or a "
+                                             "numeric works column.")
+    description: str | None = None
+
+
 class CaseSchema(_Schema):
     """The whole case file."""
 
@@ -165,6 +203,8 @@ class CaseSchema(_Schema):
     groupings: dict[str, GroupingSpec]
     evidence: EvidenceSpec
     analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
+    claimants: ClaimantsSpec | None = None
+    scenarios: dict[str, ScenarioSpec] = Field(default_factory=dict)
     report: ReportSpec = Field(default_factory=ReportSpec)
 
 
@@ -245,6 +285,12 @@ class Case:
     analysis: AnalysisSpec
     report: ReportSpec
     inputs: tuple[InputFile, ...]
+    claimants: tuple = ()
+    """Claimant classes as :class:`ClaimantClass` (empty when the case declares none)."""
+    collectives: dict = field(default_factory=dict)
+    """Collective name -> tuple of (class, claimant) it represents."""
+    scenarios: dict = field(default_factory=dict)
+    """Scenario name -> :class:`ScenarioSpec`, in case order."""
 
     @property
     def directory(self) -> Path:
@@ -411,6 +457,33 @@ def load_case(path: str | Path, require_runs: bool = True, allow_outside_paths: 
     if problems:
         raise CaseError(problems)
 
+    claimants, collectives = (), {}
+    if schema.claimants is not None and works is not None:
+        claimants, collectives = _build_claimants(schema.claimants, works, row_of, located, source, problems)
+    for name, scenario in schema.scenarios.items():
+        where = f"{source}:{located.line_of(('scenarios', name))}: scenarios.{name}"
+        if scenario.grouping not in names:
+            problems.append(f"{where}.grouping: expected a grouping of the case ({', '.join(names)}), "
+                            f"found {scenario.grouping!r}")
+        try:
+            from .valuation.coalitions import parse_method
+
+            if parse_method(scenario.method).name == "least_core":
+                raise ValueError("a method with point values (loo, shapley, banzhaf, beta(a,b), owen)")
+        except ValueError as error:
+            problems.append(f"{where}.method: expected {error}, found {scenario.method!r}")
+        if (scenario.pool.amount is None) == (scenario.pool.rate is None):
+            problems.append(f"{where}.pool: expected exactly one of `amount` (a pool to allocate) or `rate` "
+                            f"(currency per point of value), found {'both' if scenario.pool.amount else 'neither'}")
+        if works is not None and scenario.split not in ("equal", "tokens") and scenario.split not in works.columns:
+            problems.append(f"{where}.split: expected equal, tokens or a works column, found {scenario.split!r}")
+        if works is not None and scenario.split == "tokens" and "tokens" not in works.columns:
+            problems.append(f"{where}.split: expected a `tokens` column in the works table for split: tokens, found none")
+        if schema.claimants is None:
+            problems.append(f"{where}: expected a `claimants` section naming who holds the works, found none")
+    if problems:
+        raise CaseError(problems)
+
     nesting = tuple(
         (finer.name, coarser.name, _nests(finer, coarser)) for finer, coarser in zip(groupings, groupings[1:])
     )
@@ -424,7 +497,112 @@ def load_case(path: str | Path, require_runs: bool = True, allow_outside_paths: 
         analysis=schema.analysis,
         report=schema.report,
         inputs=tuple(inputs),
+        claimants=claimants,
+        collectives=collectives,
+        scenarios=dict(schema.scenarios),
     )
+
+
+@dataclass(frozen=True)
+class ClaimantClass:
+    """A class of claimants and the share of each work each claimant holds.
+
+    Attributes
+    ----------
+    name : str
+        The class (e.g. ``author``).
+    claimants : tuple of str
+    holdings : scipy.sparse.csr_array, shape (n_works, n_claimants)
+        Share of each work held by each claimant of the class (a row sums to the class's share of that work,
+        or 0 when the work has no claimant in this class).
+    """
+
+    name: str
+    claimants: tuple[str, ...]
+    holdings: object = field(repr=False)
+
+
+def _build_claimants(spec: "ClaimantsSpec", works: pd.DataFrame, row_of, located, source, problems):
+    import scipy.sparse as sp
+
+    ids = list(works["id"])
+    position = {work: index for index, work in enumerate(ids)}
+    total = np.zeros(len(ids))
+    classes = []
+    for name, rights in spec.rights.items():
+        where = f"{source}:{located.line_of(('claimants', 'rights', name))}: claimants.rights.{name}"
+        if (rights.by is None) == (rights.members is None):
+            problems.append(f"{where}: expected exactly one of `by` (a works column) or `members` (explicit lists), "
+                            f"found {'both' if rights.by is not None else 'neither'}")
+            continue
+        if isinstance(rights.share, str):
+            if rights.share not in works.columns:
+                problems.append(f"{where}.share: expected a number in [0, 1] or a works column, found {rights.share!r}")
+                continue
+            shares = pd.to_numeric(works[rights.share], errors="coerce").to_numpy(dtype=float)
+            bad = np.flatnonzero(~np.isfinite(shares) | (shares < 0) | (shares > 1))
+            for index in bad[:20]:
+                problems.append(f"{row_of(index)}: {rights.share}: expected a share in [0, 1], found "
+                                f"{works[rights.share].iloc[index]!r}")
+            if len(bad):
+                continue
+        else:
+            if not 0 <= rights.share <= 1:
+                problems.append(f"{where}.share: expected a number in [0, 1], found {rights.share!r}")
+                continue
+            shares = np.full(len(ids), float(rights.share))
+        owner = np.full(len(ids), -1, dtype=np.int64)
+        if rights.by is not None:
+            if rights.by not in works.columns:
+                problems.append(f"{where}.by: expected a works column ({', '.join(works.columns)}), found {rights.by!r}")
+                continue
+            values = works[rights.by].astype(str).str.strip()
+            codes, uniques = pd.factorize(values.where(values != "", None), sort=False)
+            claimants = [str(u) for u in uniques]
+            owner = codes.astype(np.int64)
+        else:
+            claimants = list(rights.members)
+            for claimant, members in rights.members.items():
+                for work in members:
+                    if work not in position:
+                        problems.append(f"{source}:{located.line_of(('claimants', 'rights', name, 'members', claimant))}: "
+                                        f"claimants.rights.{name}.members.{claimant}: expected a work id, found {work!r}")
+                    elif owner[position[work]] >= 0:
+                        problems.append(f"{source}:{located.line_of(('claimants', 'rights', name, 'members', claimant))}: "
+                                        f"claimants.rights.{name}.members.{claimant}: expected each work held by one "
+                                        f"{name}, found {work!r} also held by {claimants[owner[position[work]]]!r}")
+                    else:
+                        owner[position[work]] = claimants.index(claimant)
+        held = owner >= 0
+        total += shares  # declared shares must sum to 1; a share without a claimant is reported as unclaimed
+        holdings = sp.csr_array((shares[held], (np.flatnonzero(held), owner[held])), shape=(len(ids), len(claimants)))
+        classes.append(ClaimantClass(name, tuple(claimants), holdings))
+    if not problems:
+        wrong = np.flatnonzero(np.abs(total - 1) > 1e-9)
+        for index in wrong[:20]:
+            problems.append(f"{row_of(index)}: id: expected the shares of work {ids[index]!r} to sum to 1 over "
+                            f"{', '.join(spec.rights)}, found {total[index]:g}")
+        if len(wrong) > 20:
+            problems.append(f"{source}: claimants: ... and {len(wrong) - 20} more works whose shares do not sum to 1")
+    collectives = {}
+    lookup = {c.name: c for c in classes}
+    for collective, members in spec.collectives.items():
+        resolved = []
+        for class_name, names in members.items():
+            where = f"{source}:{located.line_of(('claimants', 'collectives', collective, class_name))}: " \
+                    f"claimants.collectives.{collective}.{class_name}"
+            if class_name not in lookup:
+                problems.append(f"{where}: expected a claimant class ({', '.join(lookup)}), found {class_name!r}")
+                continue
+            for claimant in names:
+                if claimant not in lookup[class_name].claimants:
+                    hint = difflib.get_close_matches(claimant, lookup[class_name].claimants, n=1)
+                    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+                    problems.append(f"{where}: expected a claimant of class {class_name!r}, found {claimant!r}{suggestion}")
+                else:
+                    resolved.append((class_name, claimant))
+        collectives[collective] = tuple(resolved)
+    return tuple(classes), collectives
 
 
 def _named_paths(schema: "CaseSchema"):

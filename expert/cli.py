@@ -194,6 +194,61 @@ def plan_command(case_path, target, seed_sd, item_sd, n_items, n_seeds, max_exac
                f"seeds each) written to {out_path}")
 
 
+@cli.command("compare")
+@click.argument("case_path", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--scenario", "names", multiple=True, help="A scenario of the case (repeatable; default: all).")
+@click.option("-o", "--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for compare.csv and compare.xlsx.")
+@click.option("--top", type=click.IntRange(1, None), default=15, show_default=True,
+              help="Claimants shown on the terminal (all are in the files).")
+@click.option("--resamples", type=click.IntRange(1, 1_000_000), default=None, help="Bootstrap replicates (override).")
+@click.option("--allow-outside-paths", is_flag=True, help="Let the case name files outside its own folder.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
+def compare_command(case_path, names, out_dir, top, resamples, allow_outside_paths, debug):
+    """What each claimant receives under each scenario, side by side, with intervals.
+
+    Prints claimants (largest first under the first scenario), totals and the ratio of each
+    scenario to the first; writes OUT/compare.csv and OUT/compare.xlsx with every claimant.
+    """
+    from .build import compare_case
+
+    try:
+        allocations, table = compare_case(case_path, list(names) or None, out_dir, resamples=resamples,
+                                          allow_outside_paths=allow_outside_paths, progress=_Progress(True))
+    except Exception as error:  # noqa: BLE001
+        _fail(error, debug)
+    for name, result in allocations.items():
+        if not hasattr(result, "claimants"):
+            click.echo(f"scenario {name!r}: not available: {result.reason}")
+    available = [name for name, result in allocations.items() if hasattr(result, "claimants")]
+    if not available:
+        sys.exit(0)
+    currency = allocations[available[0]].currency
+    first = f"{available[0]}: amount"
+    body = table[table["class"] != "TOTAL"].sort_values(first, ascending=False).head(top)
+    rows = [r for _, r in body.iterrows()] + [r for _, r in table[table["class"] == "TOTAL"].iterrows()]
+    columns = ["class", "claimant"] + [f"{name} ({currency} m)" for name in available]
+    cells = []
+    for row in rows:
+        line = [str(row["class"]), str(row["claimant"])]
+        for name in available:
+            ratio = "" if name == available[0] else f"  x{row.get(f'{name}: ratio to {available[0]}', float('nan')):.2f}"
+            line.append(f"{row[f'{name}: amount'] / 1e6:,.1f} [{row[f'{name}: low'] / 1e6:,.1f}, "
+                        f"{row[f'{name}: high'] / 1e6:,.1f}]{ratio}")
+        cells.append(line)
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    click.echo("  ".join("-" * w for w in widths))
+    for line in cells:
+        click.echo("  ".join(value.rjust(w) if i >= 2 else value.ljust(w) for i, (value, w) in enumerate(zip(line, widths))))
+    click.echo(f"\n{len(table) - 1} claimant rows; written to {out_dir}/compare.csv and {out_dir}/compare.xlsx. "
+               f"Brackets: {allocations[available[0]].confidence * 100:g}% percentile intervals over bootstrap replicates; "
+               f"xN: ratio to {available[0]!r}.")
+    for name in available:
+        for flag in allocations[name].flags:
+            click.echo(f"  {name}: {flag}")
+
+
 def _table(frame, columns) -> str:
     """An aligned text table."""
     def cell(value):

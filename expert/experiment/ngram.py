@@ -93,6 +93,7 @@ __all__ = [
     "encode_texts",
     "kept_sentences",
     "NgramIndex",
+    "item_layout",
     "build_index",
     "CountPlan",
     "SeedTables",
@@ -312,6 +313,37 @@ def _groups(rows: np.ndarray, columns: np.ndarray, n_columns: int, entries: np.n
 # ----------------------------------------------------------------------------- the index
 
 
+def item_layout(predictions: Sequence[int], labels: Sequence[str], item_tokens: int,
+                max_items: int | None = None) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """Cut held-out texts into benchmark items.
+
+    Text ``t`` with ``predictions[t]`` predicted tokens (its words and one ``</s>`` per
+    sentence) gives ``predictions[t] // item_tokens`` consecutive items ``<label>#<k>``;
+    the remainder is dropped. With ``max_items``, that many items are kept, evenly spaced
+    (``round(linspace(0, n - 1, max_items))``).
+
+    Returns
+    -------
+    ids : tuple of str
+    text : ndarray of int64
+        The held-out text of each item.
+    first : ndarray of int64
+        Each item's first prediction within its text.
+    """
+    ids, texts, firsts = [], [], []
+    for text, (label, count) in enumerate(zip(labels, predictions)):
+        for k in range(int(count) // item_tokens):
+            ids.append(f"{label}#{k:04d}")
+            texts.append(text)
+            firsts.append(k * item_tokens)
+    if max_items is not None and len(ids) > max_items:
+        chosen = np.unique(np.round(np.linspace(0, len(ids) - 1, max_items)).astype(np.int64))
+        ids = [ids[i] for i in chosen]
+        texts = [texts[i] for i in chosen]
+        firsts = [firsts[i] for i in chosen]
+    return tuple(ids), np.asarray(texts, dtype=np.int64), np.asarray(firsts, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class CountPlan:
     """The training positions, sorted once by (work, statistic), so that counting a seed is cheap.
@@ -359,6 +391,8 @@ class NgramIndex:
         Per order ``n`` (index ``n - 1``), the slot of each query's n-gram within its
         ``a`` block (the block length when the n-gram never occurs: statistic 0) and
         of its history within the ``A`` and ``T`` blocks.
+    query_words : ndarray of int
+        The word id each query asks the probability of.
     n_true : int
         The first ``n_true`` queries are the benchmark tokens, item by item; the rest
         are cloze distractors.
@@ -386,6 +420,7 @@ class NgramIndex:
     blocks: dict = field(repr=False)
     query_a: tuple = field(repr=False)
     query_h: tuple = field(repr=False)
+    query_words: np.ndarray = field(repr=False)
     n_true: int
     item_ids: tuple[str, ...] = field(repr=False)
     item_tokens: int
@@ -493,19 +528,13 @@ def build_index(
     # benchmark items: consecutive predictions of each held-out text
     bench_text_of_sentence = np.repeat(np.arange(benchmark.n_texts), np.diff(benchmark.text_offsets))
     text_of_pred = bench_text_of_sentence[bench_sentence[bench_pred - n_train]] if len(bench_pred) else np.zeros(0, np.int64)
-    item_positions: list[np.ndarray] = []
-    item_ids: list[str] = []
-    for text in range(benchmark.n_texts):
-        positions = bench_pred[text_of_pred == text]
-        for k in range(len(positions) // item_tokens):
-            item_positions.append(positions[k * item_tokens:(k + 1) * item_tokens])
-            item_ids.append(f"{benchmark_labels[text]}#{k:04d}")
-    if not item_positions:
+    predictions = np.bincount(text_of_pred, minlength=benchmark.n_texts)
+    item_ids, item_text, item_first = item_layout(predictions, benchmark_labels, item_tokens, max_items)
+    if not item_ids:
         raise ValueError(f"The benchmark texts hold fewer than `item_tokens` ({item_tokens}) predicted tokens.")
-    if max_items is not None and len(item_positions) > max_items:
-        chosen = np.unique(np.round(np.linspace(0, len(item_positions) - 1, max_items)).astype(np.int64))
-        item_positions = [item_positions[i] for i in chosen]
-        item_ids = [item_ids[i] for i in chosen]
+    text_first = np.zeros(benchmark.n_texts + 1, dtype=np.int64)
+    np.cumsum(predictions, out=text_first[1:])
+    item_positions = [bench_pred[text_first[t] + first + np.arange(item_tokens)] for t, first in zip(item_text, item_first)]
     query_positions = np.concatenate(item_positions)
     n_true = len(query_positions)
 
@@ -568,7 +597,8 @@ def build_index(
     raw_families: list[tuple[str, int]] = []
     for n in range(1, order + 1):
         raw = (not kn) or n == order
-        for family, length in (("a", len(ngram_slots[n - 1])), ("A", len(hist_slots[n - 1]))):
+        # an `a` block ends with one slot that nothing counts in: the statistic of n-grams never seen
+        for family, length in (("a", len(ngram_slots[n - 1]) + 1), ("A", len(hist_slots[n - 1]))):
             if raw:
                 blocks[(family, n)] = ("raw", n_raw, length)
                 n_raw += length
@@ -650,6 +680,7 @@ def build_index(
         blocks=blocks,
         query_a=tuple(_narrow(q) for q in query_a),
         query_h=tuple(_narrow(q) for q in query_h),
+        query_words=_narrow(all_words),
         n_true=n_true,
         item_ids=tuple(item_ids),
         item_tokens=item_tokens,
@@ -854,15 +885,17 @@ def _log2prob(index: NgramIndex, raw: np.ndarray, typ: np.ndarray) -> np.ndarray
     probability = np.full(index.n_queries, 1.0 / index.vocabulary_size)
     for n in range(1, index.order + 1):
         discount = index.discounts[n - 1]
-        a = np.append(_block(index, raw, typ, "a", n), 0).astype(np.float64)  # slot `length`: unseen n-gram
-        A = _block(index, raw, typ, "A", n).astype(np.float64)
-        T = _block(index, raw, typ, "T", n).astype(np.float64)
+        A = _block(index, raw, typ, "A", n)
+        T = _block(index, raw, typ, "T", n)
         seen = A > 0
-        inverse = np.divide(1.0, A, out=np.zeros_like(A), where=seen)
-        backoff = np.where(seen, discount * T * inverse, 1.0)  # weight of the lower order per history
+        inverse = np.divide(1.0, A, out=np.zeros(len(A)), where=seen)
+        backoff = np.where(seen, discount * T * inverse, 1.0)  # weight of the lower order, per history
         history = index.query_h[n - 1]
-        higher = np.maximum(a[index.query_a[n - 1]] - discount, 0.0) * inverse[history]
-        probability = higher + backoff[history] * probability
+        higher = _block(index, raw, typ, "a", n)[index.query_a[n - 1]] - discount
+        np.maximum(higher, 0.0, out=higher)
+        higher *= inverse[history]
+        probability *= backoff[history]
+        probability += higher
     return np.log2(probability)
 
 

@@ -537,33 +537,21 @@ def run_experiment(case_dir: Path, works: pd.DataFrame, groupings: dict, spec: E
             for metric, values in scores.items():
                 results[(key, seed, metric)] = values
 
-    item_ids = _item_ids_holder(inputs, spec, say)
+    item_ids = _item_ids(inputs, spec)
     _compute(inputs, spec, missing, jobs=jobs, backend=backend, say=say, on_results=keep)
-    return _assemble(inputs, spec, results, item_ids())
-
-
-def _item_ids_holder(inputs, spec, say):
-    """Item ids, from the index when it is built (cheap rebuild only if nothing was computed)."""
-    def get():
-        return _item_ids(inputs, spec)
-    return get
+    return _assemble(inputs, spec, results, item_ids)
 
 
 def _item_ids(inputs: _Inputs, spec: ExperimentSpec) -> tuple[str, ...]:
-    """The benchmark item ids, without building the index: cut each held-out text as the index does."""
-    order = spec.model.order
-    vocabulary_free_counts = []
-    for path in inputs.bench_files:
-        sentences = ngram.split_sentences(read_text(path))
-        vocabulary_free_counts.append(sum(len(sentence) + 1 for sentence in sentences))
-    ids = []
-    for label, predictions in zip(inputs.bench_labels, vocabulary_free_counts):
-        ids.extend(f"{label}#{k:04d}" for k in range(predictions // spec.benchmark.item_tokens))
-    if spec.benchmark.max_items is not None and len(ids) > spec.benchmark.max_items:
-        chosen = np.unique(np.round(np.linspace(0, len(ids) - 1, spec.benchmark.max_items)).astype(np.int64))
-        ids = [ids[i] for i in chosen]
-    del order
-    return tuple(ids)
+    """The benchmark item ids without building the index (the held-out texts are tokenised again)."""
+    predictions = [sum(len(sentence) + 1 for sentence in ngram.split_sentences(read_text(path)))
+                   for path in inputs.bench_files]
+    ids, _, _ = ngram.item_layout(predictions, inputs.bench_labels, spec.benchmark.item_tokens,
+                                  spec.benchmark.max_items)
+    if not ids:
+        raise CaseError(f"evidence.experiment.benchmark.item_tokens: expected at most as many tokens as the held-out "
+                        f"texts hold ({max(predictions, default=0)} in the longest), found {spec.benchmark.item_tokens}")
+    return ids
 
 
 def _jobs_iv(jobs) -> int:

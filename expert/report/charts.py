@@ -65,6 +65,55 @@ def make_charts(analysis: Analysis, scale: float, unit: str, top_rows: int) -> d
         owen = _owen_chart(plt, analysis, scale, unit)
         if owen is not None:
             charts["owen.svg"] = owen
+        if analysis.case.scenarios:
+            charts.update(_scenario_charts(plt, analysis))
+    return charts
+
+
+def _scenario_charts(plt, analysis: Analysis) -> dict:
+    from ..scenarios import Allocation, allocate_all, comparison, sensitivity
+
+    allocations = allocate_all(analysis)
+    available = [name for name, result in allocations.items() if isinstance(result, Allocation)]
+    if not available:
+        return {}
+    table = comparison(allocations)
+    first = f"{available[0]}: amount"
+    body = table[~table["class"].isin(["TOTAL", "collective"])].sort_values([first, "claimant"], ascending=[False, True]).head(10)
+    charts = {}
+    figure, axes = plt.subplots(figsize=(6.5, 0.9 + 0.32 * len(body) * max(1, len(available)) / 2))
+    height = 0.8 / len(available)
+    for index, name in enumerate(available):
+        y = np.arange(len(body))[::-1] + (len(available) / 2 - index - 0.5) * height
+        amount = body[f"{name}: amount"].to_numpy() / 1e6
+        low = body[f"{name}: low"].to_numpy() / 1e6
+        high = body[f"{name}: high"].to_numpy() / 1e6
+        axes.barh(y, amount, height=height, color=COLORS[index % len(COLORS)], label=_short(name, 60))
+        axes.errorbar(amount, y, xerr=[amount - low, high - amount], fmt="none", ecolor="black", capsize=1.5,
+                      linewidth=0.6)
+    axes.set_yticks(np.arange(len(body))[::-1])
+    axes.set_yticklabels([_short(f"{c}: {n}", 30) for c, n in zip(body["class"], body["claimant"])])
+    currency = allocations[available[0]].currency
+    axes.set_xlabel(f"Amount, {currency} millions (bars: percentile intervals)")
+    axes.set_title("Largest claimants under each scenario", loc="left")
+    axes.legend(loc="lower right", fontsize=6.5)
+    charts["scenarios.svg"] = _save(plt, figure)
+    tornado = sensitivity(analysis, available[0])
+    if len(tornado):
+        figure, axes = plt.subplots(figsize=(6.5, 0.9 + 0.3 * len(tornado)))
+        base = tornado["base"].iloc[0] / 1e6
+        order = (tornado["amount"] / 1e6 - base).abs().sort_values().index
+        rows = tornado.loc[order]
+        y = np.arange(len(rows))
+        delta = rows["amount"].to_numpy() / 1e6 - base
+        axes.barh(y, delta, left=base, color=[COLORS[0] if d >= 0 else COLORS[1] for d in delta])
+        axes.axvline(base, color="black", linewidth=0.8)
+        axes.set_yticks(y)
+        axes.set_yticklabels(list(rows["setting"]))
+        claimant = f"{tornado['class'].iloc[0]} {tornado['claimant'].iloc[0]}"
+        axes.set_xlabel(f"Amount to {claimant}, {currency} millions (line: the scenario as stated)")
+        axes.set_title(f"Sensitivity of '{_short(available[0], 50)}'", loc="left")
+        charts["tornado.svg"] = _save(plt, figure)
     return charts
 
 

@@ -97,6 +97,11 @@ class ReportContext:
     least_core: list = _help("Per grouping with a complete coalition table: subsidy e* with interval, total, and rows "
                              "(group, allocation, low, high) in report units.")
     rank_correlations: list = _help("Per grouping with 3+ groups and 2+ methods: methods and the Spearman matrix.")
+    scenarios: dict = _help("Scenarios: available (list of name, description, grouping, method, pool text, flags, "
+                            "total with interval), unavailable (name, reason), rows (claimant x scenario amounts with "
+                            "intervals, largest first), n_hidden, currency.")
+    scenario_chart: str = _help("Asset name of the scenario chart, or ''.")
+    tornado_chart: str = _help("Asset name of the sensitivity (tornado) chart, or ''.")
     page_size: str = _help("CSS page size: 'Letter' or 'A4'.")
     bates: dict = _help("Bates numbering (prefix, start, digits) or an empty dict when off.")
 
@@ -188,6 +193,12 @@ def make_context(analysis: Analysis, command_line: str, charts: dict[str, str]) 
     correlations = _rank_correlations(scaled, case)
     if correlations:
         exhibit("ranks", "Rank correlation (Spearman) between value notions", "table")
+    scenarios = _scenario_context(analysis, case.report.top_rows)
+    if scenarios["available"]:
+        exhibit("scenarios", "Counsel's scenarios: what each claimant receives under each bargaining structure",
+                "table+chart")
+        if charts.get("tornado"):
+            exhibit("sensitivity", "Sensitivity of the largest claimant's amount to pool, split and method", "chart")
     exhibit("size", "Value against group size: works, publishers and sectors on one axis, with the noise band", "chart")
     gaps = _gaps(scaled)
     if gaps:
@@ -270,6 +281,9 @@ def make_context(analysis: Analysis, command_line: str, charts: dict[str, str]) 
         owen_split=case.analysis.owen_split,
         least_core=cores,
         rank_correlations=correlations,
+        scenarios=scenarios,
+        scenario_chart=charts.get("scenarios", ""),
+        tornado_chart=charts.get("tornado", ""),
         page_size="A4" if case.report.page_size == "a4" else "Letter",
         bates=case.report.bates.model_dump() if case.report.bates is not None else {},
     )
@@ -360,6 +374,40 @@ def _rank_correlations(scaled: pd.DataFrame, case) -> list:
                   for a in methods]
         result.append({"grouping": grouping.name, "methods": methods, "matrix": matrix, "n_groups": int(pivot.shape[0])})
     return result
+
+
+def _scenario_context(analysis: Analysis, top_rows: int) -> dict:
+    from ..scenarios import Allocation, allocate_all, comparison
+
+    empty = {"available": [], "unavailable": [], "rows": [], "n_hidden": 0, "currency": ""}
+    if not analysis.case.scenarios:
+        return empty
+    allocations = allocate_all(analysis)
+    available = [name for name, result in allocations.items() if isinstance(result, Allocation)]
+    unavailable = [{"name": name, "reason": result.reason} for name, result in allocations.items()
+                   if not isinstance(result, Allocation)]
+    if not available:
+        return {**empty, "unavailable": unavailable}
+    table = comparison(allocations)
+    first = f"{available[0]}: amount"
+    body = table[table["class"] != "TOTAL"].sort_values([first, "claimant"], ascending=[False, True])
+    shown = body.head(top_rows)
+    rows = []
+    for _, row in pd.concat([shown, table[table["class"] == "TOTAL"]]).iterrows():
+        rows.append({"class": row["class"], "claimant": row["claimant"],
+                     "cells": [{"amount": row[f"{n}: amount"], "low": row[f"{n}: low"], "high": row[f"{n}: high"]}
+                               for n in available]})
+    described = []
+    for name in available:
+        result = allocations[name]
+        spec = result.spec
+        pool = (f"pool of {spec.pool.amount:,.0f} {spec.pool.currency}" if spec.pool.amount is not None
+                else f"{spec.pool.rate:,.0f} {spec.pool.currency} per point of value")
+        described.append({"name": name, "description": spec.description, "grouping": spec.grouping,
+                          "method": spec.method, "split": spec.split, "pool": pool, "flags": list(result.flags),
+                          "total": result.total})
+    return {"available": described, "unavailable": unavailable, "rows": rows, "n_hidden": int(len(body) - len(shown)),
+            "currency": allocations[available[0]].currency}
 
 
 def _units(runs) -> tuple[float, str]:

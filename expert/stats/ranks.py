@@ -13,7 +13,7 @@ tied for first both occupy ranks 1-2, so a rank interval runs from the
 lowest rank a value could be given (its "min" rank) to the highest (its
 "max" rank), P(top-k) splits a tie straddling position ``k`` evenly, and the
 Spearman correlation uses average ranks. Replicates are processed in chunks
-of columns, so 1,000 values x 9,999 replicates need a few tens of MB.
+of columns, so 1,000 values x 9,999 replicates need about 50 MB beyond the input.
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def rank_stability(replicates, estimate, confidence: float = 0.95, top_k: int = 
         Compute Kendall tau-b per replicate (:func:`scipy.stats.kendalltau`, about
         0.5 ms per replicate for 1,000 values); False leaves it NaN.
     chunk_size : int, default: 500
-        Replicates processed at once; memory is about ``60 * n_values * chunk_size`` bytes.
+        Replicates processed at once; working memory is about ``100 * n_values * chunk_size`` bytes.
 
     Returns
     -------

@@ -384,8 +384,9 @@ def owen_by_orders(utilities: np.ndarray, unions) -> np.ndarray:
     if players != list(range(k)) or any(not union for union in unions):
         raise ValueError(f"`unions` must partition the players 0..k-1 into non-empty unions, got {unions}.")
     n_orders = math.factorial(len(unions)) * math.prod(math.factorial(len(union)) for union in unions)
-    if n_orders > math.factorial(MAX_BRUTE_FORCE_PLAYERS):
-        raise ValueError(f"`unions` admit {n_orders} orders; at most {math.factorial(MAX_BRUTE_FORCE_PLAYERS)} are enumerated.")
+    limit = math.factorial(MAX_BRUTE_FORCE_PLAYERS)
+    if n_orders > limit:
+        raise ValueError(f"`unions` must admit at most {limit} orders for enumeration, got {n_orders}.")
     utilities = np.asarray(utilities, dtype=np.float64)
     if utilities.shape != (1 << k,):
         raise ValueError(f"`utilities` must have shape ({1 << k},), got {utilities.shape}.")
