@@ -201,12 +201,17 @@ def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None 
     lap("analyse")
     command_line = command_line or f"expert build {case.path.name}"
 
+    from .significance import assess
+
+    say("significance, equivalence, multiple testing, ranks and power")
+    assessment = assess(analysis)
+    lap("significance")
     outputs: dict[str, bytes] = {}
     warnings = list(analysis.warnings)
     if "csv" in formats:
         outputs["valuations.csv"] = write_valuations_csv(analysis).encode("utf-8")
     if "json" in formats:
-        outputs["analysis.json"] = analysis_to_json(analysis, command_line).encode("utf-8")
+        outputs["analysis.json"] = analysis_to_json(analysis, command_line, assessment).encode("utf-8")
     if "html" in formats or "pdf" in formats:
         from .report.charts import make_charts
         from .report.context import make_context
@@ -220,7 +225,7 @@ def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None 
             outputs[f"figures/{name}"] = svg
         template_dir = case.resolve(case.report.template_dir) if case.report.template_dir else None
         context = make_context(analysis, command_line,
-                               {name.removesuffix(".svg"): f"figures/{name}" for name in charts})
+                               {name.removesuffix(".svg"): f"figures/{name}" for name in charts}, assessment)
         say("rendering HTML")
         html = render_html(context, template_dir)
         assets = template_assets(template_dir)
@@ -349,7 +354,7 @@ def _jsonable(value):
     return str(value)
 
 
-def analysis_to_json(analysis: Analysis, command_line: str) -> str:
+def analysis_to_json(analysis: Analysis, command_line: str, assessment=None) -> str:
     """analysis.json: settings, evidence summary, noise floor, notes and every valuation."""
     case, runs = analysis.case, analysis.runs
     settings = case.analysis.bootstrap
@@ -376,6 +381,14 @@ def analysis_to_json(analysis: Analysis, command_line: str) -> str:
         "total_value": analysis.total_value.to_dict(orient="records"),
         "accounting": analysis.accounting.to_dict(orient="records"),
         "least_core": list(analysis.least_core),
+        "significance": None if assessment is None else {
+            "equivalence_margin": assessment.margin, "alpha": assessment.alpha,
+            "tests": assessment.tests.to_dict(orient="records"),
+            "power": assessment.power,
+            "per_work": assessment.per_work.to_dict(orient="records"),
+            "ranks": {name: {**{k: v for k, v in item.items() if k != "table"},
+                             "table": item["table"].to_dict(orient="records")}
+                      for name, item in assessment.ranks.items()}},
         "utilities": analysis.utilities[["group", "benchmark", "estimate", "std_error", "ci_low", "ci_high", "interval",
                                          "n_removed"]].rename(columns={"group": "configuration"}).to_dict(orient="records"),
         "valuations": analysis.valuations[[c for c in CSV_COLUMNS if c in analysis.valuations]].to_dict(orient="records"),

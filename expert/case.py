@@ -120,6 +120,10 @@ class AnalysisSpec(_Schema):
     power: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.8
     sampling: dict[str, SamplingSpec] = Field(default_factory=dict, description="Grouping -> sampled design used "
                                               "when the evidence lacks some of its 2^k coalitions.")
+    equivalence_margin: Annotated[float, Field(gt=0, allow_inf_nan=False)] | dict[
+        str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = Field(
+        None, description="Pre-specified equivalence margin epsilon in score units (global, or per benchmark with "
+                          "'all' for the macro average): a value is called negligible only when TOST shows |value| < epsilon.")
 
     @pydantic.field_validator("methods")
     @classmethod

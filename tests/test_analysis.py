@@ -98,7 +98,7 @@ def test_analyse_valuations_table(analysed):
     assert list(utilities.loc[utilities["benchmark"] == "arc", "n_removed"]) == [
         len(c.removed) for c in analysis.runs.configurations]
     # three seeds: the analytic standard error is also computed
-    assert any("Fewer than 10 seeds" in note for note in analysis.warnings)
+    assert any("analytic t-based standard error" in note for note in analysis.warnings)
     noise = analysis.noise.set_index("benchmark")
     assert list(noise.index) == ["arc", "piqa", MACRO]
     assert (noise["n_seeds"] == 3).all() and noise.loc["arc", "n_items"] == 30

@@ -179,7 +179,7 @@ def test_load_case_iv_not_utf8(write_text):
 
 def test_load_case_iv_unknown_top_level_key(write_text):
     path = write_text(BASE.replace("groupings:", "groupngs:"))
-    message = ("case.yaml:5: groupngs: expected one of the keys matter, works, groupings, evidence, analysis, report, "
+    message = ("case.yaml:5: groupngs: expected one of the keys matter, works, groupings, evidence, analysis, claimants, scenarios, report, "
                "found unknown key 'groupngs'; did you mean 'groupings'?")
     with pytest.raises(CaseError, match=re.escape(message)) as excinfo:
         load_case(path)

@@ -91,6 +91,7 @@ __all__ = [
     "build_vocabulary",
     "EncodedTexts",
     "encode_texts",
+    "encode_documents",
     "kept_sentences",
     "NgramIndex",
     "item_layout",
@@ -108,7 +109,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr st gen sen rep gov jr sr hon messrs rev lt col capt maj sgt no vs u.s u.s.a d.c".split()
 )
-_LAST_WORD = re.compile(r"([A-Za-z.]+)\.[\"')\]]*$")
+SPARSE_SHARE = 0.125  # below this share of the tracked n-grams, a configuration's touched n-grams are sorted, not binned
 
 
 # ----------------------------------------------------------------------------- tokenisation
@@ -130,8 +131,9 @@ def split_sentences(text: str) -> list[list[str]]:
         pending = ""
         for piece in _SENTENCE_END.split(paragraph):
             pending = f"{pending} {piece}" if pending else piece
-            last = _LAST_WORD.search(piece)
-            if last and last.group(1).lower() in _ABBREVIATIONS:
+            words = piece.rsplit(None, 1)
+            if words and words[-1].rstrip("\"')]").endswith(".") \
+                    and words[-1].rstrip("\"')]")[:-1].lstrip("(\"'[").lower() in _ABBREVIATIONS:
                 continue  # "Mr. President": not a sentence end
             tokens = TOKEN_PATTERN.findall(pending.lower())
             if tokens:
@@ -242,6 +244,46 @@ def encode_texts(texts: Sequence[list[list[str]]], vocabulary: Vocabulary) -> En
     return EncodedTexts(vocabulary.encode(flat), sentence_offsets, text_offsets)
 
 
+def encode_documents(texts: Iterable[str], min_count: int) -> tuple[Vocabulary, EncodedTexts]:
+    """Tokenise training texts one at a time, build their vocabulary and encode them.
+
+    Equivalent to :func:`split_sentences`, :func:`build_vocabulary` and :func:`encode_texts`,
+    but only one text's tokens are Python strings at any time (the others are provisional
+    integer codes), so memory stays proportional to the corpus in int32.
+    """
+    provisional: dict[str, int] = {}
+    codes: list[np.ndarray] = []
+    lengths: list[int] = []
+    per_text: list[int] = []
+    for text in texts:
+        sentences = split_sentences(text)
+        per_text.append(len(sentences))
+        flat = [token for sentence in sentences for token in sentence]
+        lengths.extend(len(sentence) for sentence in sentences)
+        codes.append(np.fromiter((provisional.setdefault(token, len(provisional)) for token in flat),
+                                 dtype=np.int32, count=len(flat)))
+    tokens = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int32)
+    del codes
+    words = np.array(list(provisional), dtype=object)
+    counts = np.bincount(tokens, minlength=len(words))
+    keep = np.flatnonzero(counts >= min_count)
+    order = np.lexsort((words[keep].astype(str), -counts[keep])) if len(keep) else np.zeros(0, dtype=np.int64)
+    kept = keep[order]
+    n_sentences = len(lengths)
+    vocabulary = Vocabulary(
+        words=(BOS, EOS, UNK) + tuple(str(word) for word in words[kept]),
+        counts=np.concatenate([[0, n_sentences, int(counts.sum() - counts[kept].sum())], counts[kept]]).astype(np.int64),
+        min_count=min_count,
+    )
+    final = np.full(len(words), 2, dtype=np.int32)  # <unk>
+    final[kept] = 3 + np.arange(len(kept), dtype=np.int32)
+    sentence_offsets = np.zeros(n_sentences + 1, dtype=np.int64)
+    np.cumsum(lengths, out=sentence_offsets[1:])
+    text_offsets = np.zeros(len(per_text) + 1, dtype=np.int64)
+    np.cumsum(per_text, out=text_offsets[1:])
+    return vocabulary, EncodedTexts(final[tokens], sentence_offsets, text_offsets)
+
+
 def kept_sentences(n_sentences: int, seed: int, work_id: str, fraction: float) -> np.ndarray:
     """Sorted indices of the sentences of one work that seed ``seed`` trains on.
 
@@ -262,7 +304,7 @@ def kept_sentences(n_sentences: int, seed: int, work_id: str, fraction: float) -
 # ----------------------------------------------------------------------------- padded positions
 
 
-def _pad(encoded: EncodedTexts, order: int):
+def _pad(encoded: EncodedTexts, order: int, dtype=np.int32):
     """Padded token stream, position-in-sentence and sentence index of every padded position."""
     lengths = np.diff(encoded.sentence_offsets)
     padded_lengths = lengths + order  # order-1 <s>, the words, </s>
@@ -270,16 +312,16 @@ def _pad(encoded: EncodedTexts, order: int):
     if len(lengths):
         np.cumsum(padded_lengths[:-1], out=starts[1:])
     total = int(padded_lengths.sum())
-    stream = np.zeros(total, dtype=np.int64)  # 0 = <s>
+    stream = np.zeros(total, dtype=dtype)  # 0 = <s>
     target = np.repeat(starts + order - 1 - encoded.sentence_offsets[:-1], lengths) + np.arange(len(encoded.tokens))
     stream[target] = encoded.tokens
     stream[starts + order - 1 + lengths] = 1  # </s>
-    sentence = np.repeat(np.arange(len(lengths), dtype=np.int64), padded_lengths)
-    position = np.arange(total, dtype=np.int64) - starts[sentence]
+    sentence = np.repeat(np.arange(len(lengths), dtype=dtype), padded_lengths)
+    position = (np.arange(total, dtype=np.int64) - starts[sentence]).astype(dtype)
     return stream, position, sentence
 
 
-def _rank(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _rank(keys: np.ndarray, dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
     """Sorted unique ``keys`` and the rank of each key among them (``np.unique(..., return_inverse=True)``).
 
     A stable argsort and a cumulative sum: numpy's hash-based ``unique`` is several times
@@ -290,23 +332,30 @@ def _rank(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     new = np.empty(len(keys), dtype=bool)
     new[:1] = True
     np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
-    inverse = np.empty(len(keys), dtype=np.int64)
-    inverse[order] = np.cumsum(new) - 1
+    inverse = np.empty(len(keys), dtype=dtype)
+    inverse[order] = np.cumsum(new, dtype=dtype) - 1
     return ordered[new], inverse
 
 
 def _groups(rows: np.ndarray, columns: np.ndarray, n_columns: int, entries: np.ndarray) -> dict:
     """Sort (row, column) entries once, so a seed's counts are one gather and one ``reduceat``."""
-    key = rows.astype(np.int64) * max(n_columns, 1) + columns
+    width = max(n_columns, 1)
+    key = rows.astype(np.int64)
+    key *= width
+    key += columns
     order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]])) if len(key) else np.zeros(0, np.int64)
-    first = ordered[starts]
+    key = key[order]
+    if len(key):
+        starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    else:
+        starts = np.zeros(0, dtype=np.int64)
+    first = key[starts]
+    del key
     return {
-        "entry": entries[order].astype(np.int32),
+        "entry": entries[order].astype(np.int32 if len(entries) == 0 or entries.max() < 2**31 - 1 else np.int64),
         "starts": starts.astype(np.int64),
-        "row": (first // max(n_columns, 1)).astype(np.int32),
-        "column": (first % max(n_columns, 1)).astype(np.int32),
+        "row": (first // width).astype(np.int32),
+        "column": (first % width).astype(np.int32 if width < 2**31 else np.int64),
     }
 
 
@@ -498,32 +547,41 @@ def build_index(
     V = vocabulary.size + 1  # ids 0..V-1 including <s> (key base)
 
     # padded streams: training then benchmark, one id space for sequences of each length
-    train_stream, train_position, train_sentence = _pad(train, order)
-    bench_stream, bench_position, bench_sentence = _pad(benchmark, order)
+    n_positions = int(np.diff(train.sentence_offsets).sum() + np.diff(benchmark.sentence_offsets).sum()) \
+        + order * (train.n_sentences + benchmark.n_sentences)
+    ID = np.int32 if n_positions < 2**31 - 1 else np.int64  # ids and positions: int32 halves memory
+    train_stream, train_position, train_sentence = _pad(train, order, ID)
+    bench_stream, bench_position, bench_sentence = _pad(benchmark, order, ID)
+    n_train = len(train_stream)
     stream = np.concatenate([train_stream, bench_stream])
     position = np.concatenate([train_position, bench_position])
-    n_train = len(train_stream)
+    del train_stream, bench_stream, train_position, bench_position
     total = len(stream)
-    seq = [np.zeros(total, dtype=np.int64)]  # seq[L][p]: id of the L tokens ending at p (-1: crosses a sentence start)
+    seq = [np.zeros(total, dtype=ID)]  # seq[L][p]: id of the L tokens ending at p (-1: crosses a sentence start)
     keys_of: list[np.ndarray] = [np.zeros(1, dtype=np.int64)]
     for length in range(1, order + 1):
         valid = position >= length - 1
+        key = np.empty(total, dtype=np.int64)
         if length == 1:
-            key = stream
+            key[:] = stream
         else:
-            previous = np.empty(total, dtype=np.int64)
-            previous[0] = -1
-            previous[1:] = seq[length - 1][:-1]
-            key = previous * V + stream
-        ids = np.full(total, -1, dtype=np.int64)
-        uniques, inverse = _rank(key[valid])
+            key[0] = -1
+            key[1:] = seq[length - 1][:-1]
+            key *= V
+            key += stream
+        uniques, inverse = _rank(key[valid], ID)
+        del key
+        ids = np.full(total, -1, dtype=ID)
         ids[valid] = inverse
+        del inverse, valid
         seq.append(ids)
         keys_of.append(uniques)
 
     predicted = position >= order - 1
-    train_pred = np.flatnonzero(predicted[:n_train])
-    bench_pred = n_train + np.flatnonzero(predicted[n_train:])
+    del position
+    train_pred = np.flatnonzero(predicted[:n_train]).astype(ID)
+    bench_pred = (n_train + np.flatnonzero(predicted[n_train:])).astype(ID)
+    del predicted
 
     # benchmark items: consecutive predictions of each held-out text
     bench_text_of_sentence = np.repeat(np.arange(benchmark.n_texts), np.diff(benchmark.text_offsets))
@@ -535,14 +593,14 @@ def build_index(
     text_first = np.zeros(benchmark.n_texts + 1, dtype=np.int64)
     np.cumsum(predictions, out=text_first[1:])
     item_positions = [bench_pred[text_first[t] + first + np.arange(item_tokens)] for t, first in zip(item_text, item_first)]
-    query_positions = np.concatenate(item_positions)
+    query_positions = np.concatenate(item_positions).astype(np.int64)
     n_true = len(query_positions)
 
     # histories and n-grams of every query, per order (index n-1)
     def history(n: int, positions: np.ndarray) -> np.ndarray:
-        return np.zeros(len(positions), dtype=np.int64) if n == 1 else seq[n - 1][positions - 1]
+        return np.zeros(len(positions), dtype=ID) if n == 1 else seq[n - 1][positions - 1]
 
-    query_words = stream[query_positions]
+    query_words = stream[query_positions].astype(np.int64)
     cloze_position = np.zeros(0, dtype=np.int64)
     cloze_item = np.zeros(0, dtype=np.int64)
     distractor_words = np.zeros((0, max(cloze_distractors, 0)), dtype=np.int64)
@@ -568,7 +626,7 @@ def build_index(
     cloze_distractor_queries = (n_true + np.arange(n_distractor_queries)).reshape(len(cloze_position), max(cloze_distractors, 0)) \
         if cloze_distractors > 0 else np.zeros((0, 0), dtype=np.int64)
 
-    query_history = [history(n, all_positions) for n in range(1, order + 1)]
+    query_history = [history(n, all_positions).astype(np.int64) for n in range(1, order + 1)]
     query_ngram = []
     for n in range(1, order + 1):
         key = query_history[n - 1] * V + all_words
@@ -577,16 +635,21 @@ def build_index(
         ids = np.where(keys_of[n][found] == key, found, -1)
         query_ngram.append(ids)
 
-    # slots: sorted unique ids per order; dense lookup from global id to slot
+    # the training side only needs, per order, each predicted position's n-gram and history ids
+    train_ngram = [None] + [seq[n][train_pred] for n in range(1, order + 1)]
+    train_history = [None] + [history(n, train_pred) for n in range(1, order + 1)]
+    del seq, stream
+
+    # slots: sorted unique ids per order; dense lookup from global id to slot (-1: not queried)
     hist_slots, hist_lookup, ngram_slots, ngram_lookup = [], [], [], []
     for n in range(1, order + 1):
         h = _unique_counts(query_history[n - 1])[0]
-        lookup = np.full(len(keys_of[n - 1]), -1, dtype=np.int64)
+        lookup = np.full(len(keys_of[n - 1]), -1, dtype=ID)
         lookup[h] = np.arange(len(h))
         hist_slots.append(h)
         hist_lookup.append(lookup)
         g = _unique_counts(query_ngram[n - 1][query_ngram[n - 1] >= 0])[0]
-        lookup = np.full(len(keys_of[n]), -1, dtype=np.int64)
+        lookup = np.full(len(keys_of[n]), -1, dtype=ID)
         lookup[g] = np.arange(len(g))
         ngram_slots.append(g)
         ngram_lookup.append(lookup)
@@ -612,55 +675,65 @@ def build_index(
     query_a = tuple(np.where(query_ngram[n - 1] >= 0, ngram_lookup[n - 1][np.maximum(query_ngram[n - 1], 0)],
                              len(ngram_slots[n - 1])) for n in range(1, order + 1))
     query_h = tuple(hist_lookup[n - 1][query_history[n - 1]] for n in range(1, order + 1))
+    del query_history, query_ngram
 
     # training positions: which additive statistics each adds to ...
     train_text_of_sentence = np.repeat(np.arange(train.n_texts), np.diff(train.text_offsets)).astype(np.int32)
     sentence_of = train_sentence[train_pred]
+    del train_sentence, train_pred
     work_of = train_text_of_sentence[sentence_of]
     entry_parts, row_parts, column_parts = [], [], []
     for family, n in raw_families:
         _, offset, _ = blocks[(family, n)]
-        ids = seq[n][train_pred] if family == "a" else history(n, train_pred)
-        lookup = ngram_lookup[n - 1] if family == "a" else hist_lookup[n - 1]
-        slot = lookup[ids]
-        hit = np.flatnonzero(slot >= 0)
+        slot = ngram_lookup[n - 1][train_ngram[n]] if family == "a" else hist_lookup[n - 1][train_history[n]]
+        hit = np.flatnonzero(slot >= 0).astype(ID)
         entry_parts.append(hit)
         row_parts.append(work_of[hit])
         column_parts.append(offset + slot[hit])
+        del slot
     raw_groups = _groups(_cat(row_parts), _cat(column_parts), n_raw, _cat(entry_parts))
+    del entry_parts, row_parts, column_parts
 
     # ... and the windows (n-grams at predicted positions) whose presence moves a type statistic
     entry_parts, row_parts, column_parts = [], [], []
     target_parts: list[np.ndarray] = []
     n_windows = 0
     for m in range(1, order + 1):
-        window_ids = seq[m][train_pred]
-        targets = np.full((len(keys_of[m]), 3), -1, dtype=np.int64)
+        window_ids = train_ngram[m]
+        targets = np.full((len(keys_of[m]), 3), -1, dtype=np.int64 if n_type >= 2**31 - 1 else np.int32)
         _, offset, _ = blocks[("T", m)]
-        slot = hist_lookup[m - 1][history(m, train_pred)]
+        slot = hist_lookup[m - 1][train_history[m]]
         targets[window_ids, 0] = np.where(slot >= 0, offset + slot, -1)
         if kn and m >= 2:
             _, offset, _ = blocks[("a", m - 1)]
-            slot = ngram_lookup[m - 2][seq[m - 1][train_pred]]
+            slot = ngram_lookup[m - 2][train_ngram[m - 1]]
             targets[window_ids, 1] = np.where(slot >= 0, offset + slot, -1)
             _, offset, _ = blocks[("A", m - 1)]
-            slot = hist_lookup[m - 2][history(m - 1, train_pred)]
+            slot = hist_lookup[m - 2][train_history[m - 1]]
             targets[window_ids, 2] = np.where(slot >= 0, offset + slot, -1)
+        del slot
         relevant = np.zeros(len(keys_of[m]), dtype=bool)
         relevant[window_ids] = True
         relevant &= (targets >= 0).any(axis=1)
         relevant_ids = np.flatnonzero(relevant)
-        window_lookup = np.full(len(keys_of[m]), -1, dtype=np.int64)
+        del relevant
+        window_lookup = np.full(len(keys_of[m]), -1, dtype=ID)
         window_lookup[relevant_ids] = n_windows + np.arange(len(relevant_ids))
         window = window_lookup[window_ids]
-        hit = np.flatnonzero(window >= 0)
+        del window_lookup
+        hit = np.flatnonzero(window >= 0).astype(ID)
         entry_parts.append(hit)
         row_parts.append(work_of[hit])
         column_parts.append(window[hit])
+        del window
         target_parts.append(targets[relevant_ids])
+        del targets
         n_windows += len(relevant_ids)
+    del train_ngram, train_history, hist_lookup, ngram_lookup
     presence_groups = _groups(_cat(row_parts), _cat(column_parts), n_windows, _cat(entry_parts))
+    del entry_parts, row_parts, column_parts
     targets_all = np.concatenate(target_parts) if target_parts else np.zeros((0, 3), np.int64)
+    del target_parts
 
     plan = CountPlan(
         work_sentence_offsets=train.text_offsets.copy(),
@@ -687,7 +760,7 @@ def build_index(
         cloze_position=cloze_position,
         cloze_distractors=cloze_distractor_queries,
         cloze_item=cloze_item,
-        targets=_narrow(np.where(targets_all >= 0, targets_all, n_type)),
+        targets=_narrow(np.where(targets_all >= 0, targets_all, n_type)),  # -1 -> the extra last bin
         plan=plan,
     )
 
@@ -845,7 +918,7 @@ def coalition_statistics(index: NgramIndex, tables: SeedTables, removed: np.ndar
         columns, counts = _gather_rows(tables.raw, removed)
         raw = tables.raw_full - np.bincount(columns, weights=counts, minlength=index.n_raw).astype(np.int64)
         windows, _ = _gather_rows(tables.presence, removed)
-        if len(windows) * 8 < index.n_windows:
+        if len(windows) < SPARSE_SHARE * index.n_windows:
             touched, times = _unique_counts(windows)
         else:
             times_all = np.bincount(windows, minlength=index.n_windows)
@@ -856,7 +929,7 @@ def coalition_statistics(index: NgramIndex, tables: SeedTables, removed: np.ndar
     columns, counts = _gather_rows(tables.raw, kept)
     raw = np.bincount(columns, weights=counts, minlength=index.n_raw).astype(np.int64)
     windows, _ = _gather_rows(tables.presence, kept)
-    if len(windows) * 8 < index.n_windows:
+    if len(windows) < SPARSE_SHARE * index.n_windows:
         present = _unique_counts(windows)[0]
     else:
         present = np.flatnonzero(np.bincount(windows, minlength=index.n_windows))

@@ -23,7 +23,8 @@ Cache layout (``<case folder>/.expert-cache/``; the folder ignores itself in git
       results-*.parquet              design or the seeds change; written in atomic batches
 
 Keys are SHA-256 (the first 16 hex digits name the files; the full key is stored
-inside and checked). The store key covers the format version, every work's id
+inside and checked). The store key covers the format version, the source of
+:mod:`~expert.experiment.ngram` (a changed model is a different experiment), every work's id
 and the SHA-256 of its text file, the held-out files and their SHA-256, the item
 settings, the model, the metrics (and cloze settings) and the subsample share. The
 table key adds the seeds, the benchmark name and every configuration (its
@@ -226,6 +227,7 @@ def _resolve_inputs(case_dir: Path, works: pd.DataFrame, groupings: dict, spec: 
         stems = [_strip_suffixes(_relative(path, case_dir)) for path in bench_files]
     store = {
         "format": CACHE_FORMAT,
+        "code": _code_hash(),
         "works": sorted([work, digest] for work, digest in zip(work_ids, work_hashes)),
         "benchmark": {
             "texts": [[label, digest] for label, digest in zip(stems, bench_hashes)],
@@ -247,6 +249,11 @@ def _resolve_inputs(case_dir: Path, works: pd.DataFrame, groupings: dict, spec: 
     }
     return _Inputs(work_ids, work_files, work_hashes, tuple(bench_files), bench_hashes, tuple(stems), configurations,
                    store_key, _sha256_json(table))
+
+
+def _code_hash() -> str:
+    """SHA-256 of the proxy model's source: a changed model is a different experiment."""
+    return hashlib.sha256(Path(ngram.__file__).read_bytes()).hexdigest()
 
 
 def _strip_suffixes(name: str) -> str:
@@ -291,14 +298,11 @@ def _prepare(inputs: _Inputs, spec: ExperimentSpec, say: Progress) -> _Prepared:
     seconds = {}
     start = time.perf_counter()
     say(f"reading and tokenising {len(inputs.work_files)} works and {len(inputs.bench_files)} held-out texts")
-    train_sentences = [ngram.split_sentences(read_text(path)) for path in inputs.work_files]
-    bench_sentences = [ngram.split_sentences(read_text(path)) for path in inputs.bench_files]
+    vocabulary, train = ngram.encode_documents((read_text(path) for path in inputs.work_files),
+                                               spec.model.vocabulary.min_count)
+    bench = ngram.encode_texts([ngram.split_sentences(read_text(path)) for path in inputs.bench_files], vocabulary)
     seconds["tokenise"] = time.perf_counter() - start
     start = time.perf_counter()
-    vocabulary = ngram.build_vocabulary(train_sentences, spec.model.vocabulary.min_count)
-    train = ngram.encode_texts(train_sentences, vocabulary)
-    bench = ngram.encode_texts(bench_sentences, vocabulary)
-    del train_sentences, bench_sentences
     say(f"{len(train.tokens):,} training tokens, vocabulary {vocabulary.size:,}; building the n-gram index")
     index = ngram.build_index(
         train, bench, inputs.bench_labels,
@@ -410,9 +414,8 @@ def _compute(inputs: _Inputs, spec: ExperimentSpec, missing: list[tuple[PlannedC
     done = 0
     start = time.perf_counter()
     with _backend(backend, jobs):
-        parallel = joblib.Parallel(return_as="generator_unordered")
-        for results in parallel(joblib.delayed(_evaluate_chunk)(scoring, tables[seed], chunk, metrics)
-                                for seed, chunk in tasks):
+        calls = [joblib.delayed(_evaluate_chunk)(scoring, tables[seed], chunk, metrics) for seed, chunk in tasks]
+        for results in _results_as_finished(calls, streaming=not (backend == "ray" and jobs != 1), wave=2 * n_workers):
             on_results(results)
             done += len(results)
             elapsed = time.perf_counter() - start
@@ -421,6 +424,21 @@ def _compute(inputs: _Inputs, spec: ExperimentSpec, missing: list[tuple[PlannedC
             say(f"{done:,}/{total:,} configuration x seed pairs ({rate:,.0f}/s, {elapsed:,.1f} s elapsed, ~{left:,.0f} s left)")
     prepared.seconds["evaluate"] = time.perf_counter() - start
     return prepared.seconds
+
+
+def _results_as_finished(calls: list, *, streaming: bool, wave: int):
+    """Each call's result as soon as it is available (results are keyed, so order does not matter).
+
+    Ray's joblib backend returns lists only: there, calls run in waves of ``wave``, so that
+    finished results still reach the cache while the experiment runs.
+    """
+    import joblib
+
+    if streaming:
+        yield from joblib.Parallel(return_as="generator_unordered")(calls)
+        return
+    for first in range(0, len(calls), wave):
+        yield from joblib.Parallel(return_as="list")(calls[first:first + wave])
 
 
 # ----------------------------------------------------------------------------- the run table

@@ -75,8 +75,14 @@ def parse_method(text: str) -> MethodSpec:
     raise ValueError("one of loo, shapley, banzhaf, beta(ALPHA,BETA) with positive numbers, owen, least_core")
 
 
-def _missing(table: dict, needed, grouping: Grouping) -> list[str]:
-    return [coalition_label(int(mask), grouping.groups, grouping.name) for mask in needed if int(mask) not in table]
+MAX_LISTED_MISSING = 1000
+
+
+def _missing(table: dict, needed, grouping: Grouping) -> tuple[list[str], int]:
+    """Labels of the first missing coalitions (at most MAX_LISTED_MISSING) and how many are missing."""
+    present = np.fromiter(table.keys(), dtype=np.int64, count=len(table))
+    absent = np.setdiff1d(np.asarray(needed, dtype=np.int64), present)
+    return [coalition_label(int(mask), grouping.groups, grouping.name) for mask in absent[:MAX_LISTED_MISSING]], len(absent)
 
 
 def exact_semivalue(case: Case, design: Design, grouping_name: str, method: MethodSpec,
@@ -90,11 +96,11 @@ def exact_semivalue(case: Case, design: Design, grouping_name: str, method: Meth
                            f"for at most {MAX_EXACT_PLAYERS} groups", (), 0)
     table = design.coalition_table(grouping_name)
     masks = np.arange(1 << k, dtype=np.int64)
-    missing = _missing(table, masks, grouping)
-    if missing:
+    missing, n_missing = _missing(table, masks, grouping)
+    if n_missing:
         return Unavailable(grouping_name, method.label,
                            f"exact values need all {1 << k} coalitions of the {k} {grouping_name} groups; the run table "
-                           f"has {(1 << k) - len(missing)} of them", tuple(missing), len(missing))
+                           f"has {(1 << k) - n_missing} of them", tuple(missing), n_missing)
     dense = semivalue_matrix(k, semivalue_coefficients(k, method.name, method.alpha, method.beta))
     columns = np.array([table[int(mask)] for mask in masks], dtype=np.int64)
     weights = sp.csr_array((dense.ravel(), (np.repeat(np.arange(k), len(masks)), np.tile(columns, k))),
@@ -113,8 +119,10 @@ def _split_shares(case: Case, finer: Grouping, coarser: Grouping, split: str) ->
         weight = np.bincount(finer.membership, weights=values, minlength=len(finer.groups))
     parent = _parents(finer, coarser)
     totals = np.bincount(parent, weights=weight, minlength=len(coarser.groups))
+    counts = np.bincount(parent, minlength=len(coarser.groups))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(totals[parent] > 0, weight / totals[parent], 0.0)
+        # a union whose split weights total zero is split equally, so the values still add up
+        return np.where(totals[parent] > 0, weight / totals[parent], 1.0 / counts[parent])
 
 
 def _parents(finer: Grouping, coarser: Grouping) -> np.ndarray:
@@ -232,6 +240,8 @@ class LeastCore:
 def least_core_subsidy(values: np.ndarray, n_players: int) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
     """e* and the LP data of the least core of the game with utilities ``values`` over masks 0..2^k-1."""
     k = n_players
+    if k < 2:
+        raise ValueError("`n_players` must be at least 2: with one player there is no coalition to stabilise.")
     masks = np.arange(1, (1 << k) - 1, dtype=np.int64)
     member = ((masks[:, None] >> np.arange(k)) & 1).astype(np.float64)
     total = values[(1 << k) - 1] - values[0]
