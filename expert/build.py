@@ -10,6 +10,7 @@ files (DESIGN.md "Outputs").
 from __future__ import annotations
 
 import hashlib
+from html.parser import HTMLParser
 import json
 import math
 import os
@@ -149,7 +150,7 @@ def _fixed_xlsx(data: bytes) -> bytes:
 
 def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None = None, *,
           resamples: int | None = None, seed: int | None = None, command_line: str | None = None,
-          progress=None, allow_outside_paths: bool = False) -> BuildResult:
+          progress=None, allow_outside_paths: bool = False, exhibits: bool = False) -> BuildResult:
     """Build the report and data outputs of a case.
 
     Parameters
@@ -164,6 +165,9 @@ def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None 
         Override the case's bootstrap replicates and seed (recorded in the outputs).
     allow_outside_paths : bool
         Allow the case to name files outside its own folder.
+    exhibits : bool
+        Also write each exhibit on its own: ``exhibits/exhibit-NN.pdf``, its table(s) as
+        ``.csv`` and its chart as ``.svg``.
     command_line : str, optional
         Recorded in the reproducibility appendix.
     progress : callable, optional
@@ -245,6 +249,10 @@ def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None 
             warnings.extend(f"PDF renderer: {message}" for message in render_warnings
                             if "instead of HarfBuzz-Subset" not in message)  # speed notice about the system, not the report
             lap("pdf")
+            if exhibits:
+                say(f"writing {len(context.exhibits)} exhibits on their own")
+                outputs.update(_exhibit_outputs(html, context, assets, case.matter.date, identifier, charts))
+                lap("exhibits")
     out_dir = Path(out_dir)
     say(f"writing {len(outputs)} files to {out_dir}")
     written = _write_atomically(out_dir, outputs)
@@ -289,6 +297,71 @@ def _attachments(analysis: Analysis, command_line: str) -> list[tuple[str, bytes
     files.append(("manifest.json", (json.dumps(manifest(analysis, command_line), indent=1) + "\n").encode("utf-8"),
                   "Reproducibility manifest"))
     return files
+
+
+class _TableText(HTMLParser):
+    """Collects the text of every table row (th/td cells) of an HTML fragment."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self._row, self._cell = [], None, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append(" ")
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._row is not None and self._cell is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.rows.append(self._row)
+            self._row = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _exhibit_outputs(html: str, context, assets, date, identifier, charts) -> dict[str, bytes]:
+    """Each exhibit on its own: a PDF (with the report's head, header and legend), its tables as CSV, its chart."""
+    import csv
+    import io
+    import re
+
+    from .report.pdf import html_to_pdf
+
+    head, _, _ = html.partition("<body>")
+    # an exhibit on its own carries the caption and its label on every page, the first included
+    head = head.replace("</head>", "<style>@page:first { @top-left { content: string(case); } } "
+                                   "@page { @top-right { content: string(exhibit, first); } }</style></head>")
+    running = re.search(r'<div class="running">.*?</div>', html, flags=re.S)
+    outputs = {}
+    for item in context.exhibits:
+        match = re.search(rf'<section class="exhibit" id="{item.anchor}">.*?</section>', html, flags=re.S)
+        if match is None:
+            continue
+        section = match.group(0)
+        stem = f"exhibits/exhibit-{item.number:02d}"
+        parser = _TableText()
+        parser.feed(section)
+        if parser.rows:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerows(parser.rows)
+            outputs[f"{stem}.csv"] = buffer.getvalue().encode("utf-8")
+        for name in re.findall(r'src="asset:figures/([^"]+)"', section):
+            outputs[f"{stem}.svg"] = charts[name]
+        page = f"{head}<body>{running.group(0) if running else ''}{section}</body></html>"
+        attachments = [(f"exhibit-{item.number:02d}.csv", outputs[f"{stem}.csv"], f"Source data of {item.label}")] \
+            if f"{stem}.csv" in outputs else []
+        pdf, _ = html_to_pdf(page, assets, date, identifier + f"-{item.number}".encode(), attachments)
+        outputs[f"{stem}.pdf"] = pdf
+    return outputs
 
 
 def _override(case: Case, resamples: int | None, seed: int | None) -> Case:

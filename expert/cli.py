@@ -77,11 +77,13 @@ def cli():
               help="Bootstrap replicates (overrides analysis.bootstrap.resamples; recorded in the report).")
 @click.option("--seed", type=click.IntRange(0, None), default=None,
               help="Bootstrap seed (overrides analysis.bootstrap.seed; recorded in the report).")
+@click.option("--exhibits", is_flag=True,
+              help="Also write each exhibit on its own: OUT/exhibits/exhibit-NN.pdf, .csv (its tables) and .svg (its chart).")
 @click.option("--allow-outside-paths", is_flag=True,
               help="Let the case name files outside its own folder (refused by default: a case can come from the other side).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
-def build_command(case_path, out_dir, formats, resamples, seed, allow_outside_paths, quiet, debug):
+def build_command(case_path, out_dir, formats, resamples, seed, exhibits, allow_outside_paths, quiet, debug):
     """Build the expert report and data outputs of CASE_PATH.
 
     Writes OUT/report.pdf, OUT/report.html, OUT/valuations.csv (grouping, group,
@@ -94,7 +96,7 @@ def build_command(case_path, out_dir, formats, resamples, seed, allow_outside_pa
     command_line = "expert " + " ".join(shlex.quote(arg) for arg in sys.argv[1:]) if sys.argv[1:2] == ["build"] else None
     try:
         result = build(case_path, out_dir, formats, resamples=resamples, seed=seed, command_line=command_line,
-                       progress=progress, allow_outside_paths=allow_outside_paths)
+                       progress=progress, allow_outside_paths=allow_outside_paths, exhibits=exhibits)
     except Exception as error:  # noqa: BLE001 - mapped to exit codes
         _fail(error, debug)
     for warning in result.warnings:

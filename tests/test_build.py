@@ -181,3 +181,16 @@ def test_ten_thousand_works_keep_the_pdf_short(tmp_path):
     rows = (tmp_path / "out" / "valuations.csv").read_text().splitlines()
     assert sum(",loo,all," in row and row.startswith("work,") for row in rows) == 300
     assert result.analysis.unavailable[0].grouping == "work"
+
+
+def test_exhibits_on_their_own(tmp_path):
+    result = build(ROOT / "cases" / "demo" / "case.yaml", tmp_path, ["pdf"], resamples=99, exhibits=True)
+    names = {str(name) for name in result.files}
+    pdfs = sorted(name for name in names if name.startswith("exhibits/") and name.endswith(".pdf"))
+    assert len(pdfs) >= 20
+    first = tmp_path / "exhibits" / "exhibit-01.pdf"
+    text = _pdf_text(first)
+    assert "Exhibit 1." in text and "Illustrative matter" in text and "ILLUSTRATIVE" in text
+    rows = (tmp_path / "exhibits" / "exhibit-05.csv").read_text().splitlines()
+    assert rows[0].startswith("Sector,Works,LOO,SE") and len(rows) == 6
+    assert (tmp_path / "exhibits" / "exhibit-05.svg").read_bytes().startswith(b"<?xml")
