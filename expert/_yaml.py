@@ -79,7 +79,16 @@ def load_yaml(text: str, source: str, max_nodes: int = 200_000) -> LocatedYaml:
     yaml.YAMLError
         On a syntax error; the caller turns it into a located message.
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as error:
+        # raised before any parsing (e.g. a NUL byte) with a character offset but no line: give it a mark
+        position = max(0, min(int(error.position), len(text)))
+        line = text.count("\n", 0, position)
+        column = position - (text.rfind("\n", 0, position) + 1)
+        raise yaml.MarkedYAMLError(problem=f"unacceptable character #x{error.character:04x} at column {column + 1}: "
+                                   f"{error.reason}",
+                                   problem_mark=yaml.Mark(source, position, line, column, None, None)) from None
     try:
         root = loader.get_single_node()
     finally:
@@ -154,5 +163,13 @@ def _scalar(constructor, node, source, path, problems):
         problems.append(
             f"{source}:{node.start_mark.line + 1}: {format_path(path)}: "
             f"expected a plain value, found the tag {node.tag!r} ({error.problem})"
+        )
+        return None
+    except (ValueError, OverflowError, TypeError) as error:
+        # a plain scalar the resolver took for a typed value that does not exist (date: 2025-02-30)
+        kind = str(node.tag).rsplit(":", 1)[-1]
+        problems.append(
+            f"{source}:{node.start_mark.line + 1}: {format_path(path)}: "
+            f"expected a valid {kind}, found {node.value!r} ({error})"
         )
         return None

@@ -342,7 +342,7 @@ def _exhibit_outputs(html: str, context, assets, date, identifier, charts) -> di
     running = re.search(r'<div class="running">.*?</div>', html, flags=re.S)
     outputs = {}
     for item in context.exhibits:
-        match = re.search(rf'<section class="exhibit" id="{item.anchor}">.*?</section>', html, flags=re.S)
+        match = re.search(rf'<section class="exhibit" data-exhibit="{item.anchor}">.*?</section>', html, flags=re.S)
         if match is None:
             continue
         section = match.group(0)

@@ -155,6 +155,8 @@ def read_runs(case: Case, path: Path | None = None) -> RunTable:
     name = path.name
     frame, row_label = _read_frame(path)
     problems: list[str] = []
+    # a Parquet file has no lines: its header and rows are named without one
+    header_at, first_row_at = ("", "") if path.suffix.lower() in (".parquet", ".pq") else (":1", ":2")
 
     columns = [str(column) for column in frame.columns]
     missing = [column for column in REQUIRED_COLUMNS if column not in columns]
@@ -166,10 +168,10 @@ def read_runs(case: Case, path: Path | None = None) -> RunTable:
             if close:
                 hints.append(f"{close[0]!r} for {column!r}?")
         hint = f"; did you mean {' '.join(hints)}" if hints else ""
-        raise EvidenceError(f"{name}:1: (header): expected columns {', '.join(REQUIRED_COLUMNS)} (and optionally item), "
+        raise EvidenceError(f"{name}{header_at}: (header): expected columns {', '.join(REQUIRED_COLUMNS)} (and optionally item), "
                             f"found {listed}; missing {', '.join(missing)}{hint}")
     if len(frame) == 0:
-        raise EvidenceError(f"{name}:2: (rows): expected at least one run row, found none")
+        raise EvidenceError(f"{name}{first_row_at}: (rows): expected at least one run row, found none")
     unused = tuple(column for column in columns if column not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
     has_items = "item" in columns
     n_rows = len(frame)
@@ -395,8 +397,7 @@ def _read_frame(path: Path):
         try:
             frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, engine="c")
         except pd.errors.ParserError as error:
-            bad_line = re.search(r"line (\d+)", str(error))
-            raise EvidenceError(f"{name}:{bad_line.group(1) if bad_line else 1}: (file): expected a comma-separated table with the same number of fields on every "
+            raise EvidenceError(f"{name}:{_parser_error_line(error)}: (file): expected a comma-separated table with the same number of fields on every "
                                 f"row, found: {str(error).strip()}") from None
         if len(frame.columns) == 1 and len(REQUIRED_COLUMNS) > 1:
             header = text.splitlines()[0]
@@ -410,14 +411,24 @@ def _read_frame(path: Path):
         raise EvidenceError(f"{name}: (file): expected a readable run table, found {error.strerror}") from None
 
 
+def _parser_error_line(error: Exception) -> int:
+    """The 1-based line a pandas ParserError points at ("line 9" is 1-based, "row 8" counts from the header as 0)."""
+    match = re.search(r"\b(line|row) (\d+)", str(error))
+    if match is None:
+        return 1
+    return int(match.group(2)) + (1 if match.group(1) == "row" else 0)
+
+
 def _as_text(column: pd.Series) -> np.ndarray:
     values = column.astype(object).where(column.notna(), "")
     return np.array([str(value).strip() for value in values], dtype=object)
 
 
 def _found(value) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None:
         return "an empty cell"
+    if isinstance(value, float) and np.isnan(value):
+        return "NaN (or a missing value)"
     text = str(value).strip()
     if text == "":
         return "an empty cell"

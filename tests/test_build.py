@@ -194,3 +194,26 @@ def test_exhibits_on_their_own(tmp_path):
     rows = (tmp_path / "exhibits" / "exhibit-05.csv").read_text().splitlines()
     assert rows[0].startswith("Sector,Works,LOO,SE") and len(rows) == 6
     assert (tmp_path / "exhibits" / "exhibit-05.svg").read_bytes().startswith(b"<?xml")
+
+
+def test_toc_page_numbers_equal_outline_destinations(demo_build):
+    import re
+
+    from pypdf import PdfReader
+
+    reader = PdfReader(demo_build.out_dir / "report.pdf")
+    outline = {}
+
+    def walk(items):
+        for item in items:
+            if isinstance(item, list):
+                walk(item)
+            else:
+                outline[item.title.split(".")[0]] = reader.get_destination_page_number(item) + 1
+
+    walk(reader.outline)
+    toc_text = "".join(reader.pages[i].extract_text() for i in range(1, 4))
+    found = dict(re.findall(r"(Exhibit \d+)\.[^\n]*?(\d+)\s*$", toc_text, flags=re.M))
+    assert len(found) >= 10
+    for label, page in found.items():
+        assert outline[label] == int(page), label

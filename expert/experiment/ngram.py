@@ -116,11 +116,11 @@ SPARSE_SHARE = 0.125  # below this share of the tracked n-grams, a configuration
 
 
 def split_sentences(text: str) -> list[list[str]]:
-    """The sentences of ``text``, each a list of lower-case word tokens (empty sentences dropped).
+    r"""The sentences of ``text``, each a list of lower-case word tokens (empty sentences dropped).
 
     Examples
     --------
-    >>> split_sentences("Mr. Speaker, the state of our Union is strong. We're here!\\n(Applause)")
+    >>> split_sentences("Mr. Speaker, the state of our Union is strong. We're here!\n(Applause)")
     [['mr', 'speaker', 'the', 'state', 'of', 'our', 'union', 'is', 'strong'], ["we're", 'here'], ['applause']]
     """
     text = text.replace("\u2019", "'").replace("\u2018", "'")
@@ -517,9 +517,11 @@ def build_index(
     benchmark_labels : sequence of str
         A label per held-out text, used in item ids (``<label>#<k>``).
     vocabulary : Vocabulary
+        The fixed vocabulary both were encoded with.
     order : int
         ``N``, from 1 to 5.
     smoothing : {"kneser_ney", "absolute_discounting"}
+        Interpolated Kneser-Ney or interpolated absolute discounting (module docstring).
     discounts : sequence of float
         ``D_1 .. D_N``, each in (0, 1).
     item_tokens : int
@@ -533,6 +535,8 @@ def build_index(
         training unigram distribution (excluding ``<unk>``, ``</s>`` and the true
         word) by ``Generator(PCG64(SeedSequence(cloze_seed)))``.
     cloze_seed : int
+        Seeds the distractors: they are part of the benchmark, the same for every
+        configuration and training seed.
 
     Returns
     -------
@@ -638,7 +642,8 @@ def build_index(
     # the training side only needs, per order, each predicted position's n-gram and history ids
     train_ngram = [None] + [seq[n][train_pred] for n in range(1, order + 1)]
     train_history = [None] + [history(n, train_pred) for n in range(1, order + 1)]
-    del seq, stream
+    seq.clear()  # the history() closure is done; free the per-position ids
+    del stream
 
     # slots: sorted unique ids per order; dense lookup from global id to slot (-1: not queried)
     hist_slots, hist_lookup, ngram_slots, ngram_lookup = [], [], [], []

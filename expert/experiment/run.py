@@ -51,7 +51,7 @@ import pandas as pd
 
 from ..errors import CaseError, InputError
 from . import ngram
-from .spec import ExperimentSpec, Problem, _groups_of, benchmark_names, check_experiment, expand_benchmark_texts
+from .spec import ExperimentSpec, _groups_of, benchmark_names, check_experiment, expand_benchmark_texts
 
 __all__ = [
     "ExperimentResult",
@@ -59,6 +59,7 @@ __all__ = [
     "plan_configurations",
     "run_experiment",
     "cached_run_table",
+    "read_text",
     "BACKENDS",
     "CACHE_DIRECTORY",
     "CACHE_FORMAT",
@@ -292,6 +293,7 @@ class _Prepared:
     index: ngram.NgramIndex
     vocabulary: ngram.Vocabulary
     seconds: dict
+    summary: dict
 
 
 def _prepare(inputs: _Inputs, spec: ExperimentSpec, say: Progress) -> _Prepared:
@@ -303,7 +305,8 @@ def _prepare(inputs: _Inputs, spec: ExperimentSpec, say: Progress) -> _Prepared:
     bench = ngram.encode_texts([ngram.split_sentences(read_text(path)) for path in inputs.bench_files], vocabulary)
     seconds["tokenise"] = time.perf_counter() - start
     start = time.perf_counter()
-    say(f"{len(train.tokens):,} training tokens, vocabulary {vocabulary.size:,}; building the n-gram index")
+    say(f"{len(train.tokens):,} training tokens, vocabulary of {vocabulary.size - 2:,} words ({vocabulary.size:,} "
+        f"predictable tokens with </s> and <unk>); building the n-gram index")
     index = ngram.build_index(
         train, bench, inputs.bench_labels,
         vocabulary=vocabulary,
@@ -318,7 +321,19 @@ def _prepare(inputs: _Inputs, spec: ExperimentSpec, say: Progress) -> _Prepared:
     seconds["index"] = time.perf_counter() - start
     say(f"index ready: {index.n_items} benchmark items of {index.item_tokens} tokens, {index.n_queries:,} queries, "
         f"{index.n_windows:,} tracked n-grams ({seconds['index']:.1f} s)")
-    return _Prepared(index, vocabulary, seconds)
+    summary = {
+        "works": train.n_texts,
+        "training_tokens": int(len(train.tokens)),
+        "training_sentences": int(train.n_sentences),
+        "vocabulary_size": int(vocabulary.size),
+        "benchmark_texts": list(inputs.bench_labels),
+        "benchmark_tokens": int(len(bench.tokens)),
+        "benchmark_items": int(index.n_items),
+        "item_tokens": int(index.item_tokens),
+        "cloze_questions": int(len(index.cloze_position)),
+        "tracked_ngrams": int(index.n_windows),
+    }
+    return _Prepared(index, vocabulary, seconds, summary)
 
 
 _METRIC_KEY = {"bits_per_token": "neg_bits_per_token", "cloze": "cloze"}
@@ -336,7 +351,7 @@ def _evaluate_chunk(index: ngram.NgramIndex, tables: ngram.SeedTables, chunk: li
 
 @contextlib.contextmanager
 def _backend(backend: str, jobs: int):
-    """joblib's parallel configuration for ``backend``; Ray and Dask are imported only here."""
+    """Joblib's parallel configuration for ``backend``; Ray and Dask are imported only here."""
     import joblib
 
     if backend not in BACKENDS:
@@ -383,12 +398,15 @@ def _backend(backend: str, jobs: int):
 
 
 def _compute(inputs: _Inputs, spec: ExperimentSpec, missing: list[tuple[PlannedConfiguration, int]], *, jobs: int,
-             backend: str, say: Progress, on_results: Callable[[list], None]) -> dict:
-    """Evaluate every (configuration, seed) in ``missing``; results go to ``on_results`` as chunks finish."""
+             backend: str, say: Progress, on_results: Callable[[list], None]) -> tuple[dict, dict]:
+    """Evaluate every (configuration, seed) in ``missing``; results go to ``on_results`` as chunks finish.
+
+    Returns the seconds per step and a summary of the corpus and the model.
+    """
     import joblib
 
     if not missing:
-        return {}
+        return {}, {}
     prepared = _prepare(inputs, spec, say)
     index = prepared.index
     seeds = [seed for seed in spec.seeds if any(s == seed for _, s in missing)]
@@ -397,6 +415,7 @@ def _compute(inputs: _Inputs, spec: ExperimentSpec, missing: list[tuple[PlannedC
     for seed in seeds:
         tables[seed] = ngram.build_seed_tables(index, seed, inputs.work_ids, spec.subsample)
     prepared.seconds["seed_tables"] = time.perf_counter() - start
+    prepared.summary["seed_training_tokens"] = {str(seed): int(tables[seed].n_tokens.sum()) for seed in seeds}
     say(f"counted {len(seeds)} seed subsample(s) in {prepared.seconds['seed_tables']:.1f} s "
         f"({tables[seeds[0]].nbytes / 1e6:.0f} MB each)")
     scoring = index.without_plan()
@@ -423,7 +442,7 @@ def _compute(inputs: _Inputs, spec: ExperimentSpec, missing: list[tuple[PlannedC
             left = (total - done) / rate if rate > 0 else 0.0
             say(f"{done:,}/{total:,} configuration x seed pairs ({rate:,.0f}/s, {elapsed:,.1f} s elapsed, ~{left:,.0f} s left)")
     prepared.seconds["evaluate"] = time.perf_counter() - start
-    return prepared.seconds
+    return prepared.seconds, prepared.summary
 
 
 def _results_as_finished(calls: list, *, streaming: bool, wave: int):
@@ -496,6 +515,15 @@ class ExperimentResult:
         Metric -> benchmark name.
     seconds : dict
         Time per step.
+    summary : dict
+        The corpus and the model, for the report: ``works``, ``training_tokens``,
+        ``training_sentences``, ``vocabulary_size`` (``V``: the words, ``</s>`` and ``<unk>``), ``benchmark_texts``,
+        ``benchmark_tokens``, ``benchmark_items``, ``item_tokens``, ``cloze_questions``,
+        ``tracked_ngrams``, ``seed_training_tokens`` (seed -> predicted tokens trained on);
+        empty when unknown (a table assembled from an older store).
+    inputs : tuple of (str, Path, str)
+        ``(role, path, sha256)`` of every file the experiment read: ``training text``
+        (one per work) and ``held-out text``, for the materials-considered list.
     """
 
     table: pd.DataFrame = field(repr=False)
@@ -509,6 +537,8 @@ class ExperimentResult:
     n_reused: int
     benchmarks: dict
     seconds: dict
+    summary: dict = field(default_factory=dict, repr=False)
+    inputs: tuple = field(default=(), repr=False)
 
 
 def run_experiment(case_dir: Path, works: pd.DataFrame, groupings: dict, spec: ExperimentSpec, *, jobs: int = 1,
@@ -526,9 +556,12 @@ def run_experiment(case_dir: Path, works: pd.DataFrame, groupings: dict, spec: E
         ``groups`` of work ``i``), or an object with those attributes such as
         :class:`expert.case.Grouping`. The first grouping spells the no-data configuration.
     spec : ExperimentSpec
+        The validated ``evidence.experiment`` block.
     jobs : int
         Worker processes (``-1``: one per CPU).
     backend : {"loky", "ray", "dask"}
+        joblib's process pool, or a Ray or Dask cluster through joblib's backend (with
+        ``jobs=1`` everything runs in this process).
     progress : callable, optional
         Called with one-line messages (stages, counts, rate, time left).
 
@@ -545,6 +578,7 @@ def run_experiment(case_dir: Path, works: pd.DataFrame, groupings: dict, spec: E
         For an unknown or unavailable backend.
     """
     jobs = _jobs_iv(jobs)
+    _backend_iv(backend, jobs)
     say = progress or (lambda message: None)
     inputs = _resolve_inputs(Path(case_dir), works, groupings, spec)
     missing = [(c, seed) for c in inputs.configurations for seed in spec.seeds]
@@ -570,6 +604,18 @@ def _item_ids(inputs: _Inputs, spec: ExperimentSpec) -> tuple[str, ...]:
         raise CaseError(f"evidence.experiment.benchmark.item_tokens: expected at most as many tokens as the held-out "
                         f"texts hold ({max(predictions, default=0)} in the longest), found {spec.benchmark.item_tokens}")
     return ids
+
+
+def _backend_iv(backend: str, jobs: int) -> None:
+    """The backend is known and, when it will be used, installed (checked before any work)."""
+    import importlib.util
+
+    if backend not in BACKENDS:
+        raise InputError(f"--backend: expected one of {', '.join(BACKENDS)}, found {backend!r}")
+    module = {"ray": "ray", "dask": "distributed"}.get(backend)
+    if module is not None and jobs != 1 and importlib.util.find_spec(module) is None:
+        raise InputError(f"--backend {backend}: expected {backend.capitalize()} to be installed, found it missing; "
+                         f"install it with: pip install 'expert[{backend}]'")
 
 
 def _jobs_iv(jobs) -> int:
@@ -647,6 +693,23 @@ class _Store:
         _write_atomic(path, lambda target: pq.write_table(table, target))
         return path
 
+    def summary(self, new: dict) -> dict:
+        """The corpus summary kept in ``store.json``: updated with ``new`` (per-seed counts merge)."""
+        path = self.directory / "store.json"
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            manifest = {"key": self.key}
+        summary = dict(manifest.get("summary", {}))
+        if new:
+            seeds = dict(summary.get("seed_training_tokens", {}))
+            seeds.update(new.get("seed_training_tokens", {}))
+            summary.update(new)
+            summary["seed_training_tokens"] = dict(sorted(seeds.items(), key=lambda item: int(item[0])))
+            manifest["summary"] = summary
+            _write_atomic_bytes(path, json.dumps(manifest, indent=1).encode("utf-8"))
+        return summary
+
     def consolidate(self, results: dict, files: list[Path]) -> None:
         """Replace many batch files by one (written first, so a crash only leaves duplicates)."""
         if len(files) <= 1:
@@ -685,31 +748,34 @@ def _cache_directory(case_dir: Path, cache_dir: Path | None) -> Path:
     return directory
 
 
-def _read_table(path: Path, key: str) -> pd.DataFrame | None:
-    """The cached run table at ``path`` if it is intact and carries ``key``."""
+def _read_table(path: Path, key: str) -> tuple[pd.DataFrame, dict] | None:
+    """The cached run table at ``path`` and its summary, if it is intact and carries ``key``."""
     import pyarrow.parquet as pq
 
     if not path.is_file():
         return None
     try:
         table = pq.read_table(path)
-        if (table.schema.metadata or {}).get(b"expert.experiment") != key.encode():
+        metadata = table.schema.metadata or {}
+        if metadata.get(b"expert.experiment") != key.encode():
             return None
+        summary = json.loads(metadata.get(b"expert.experiment.summary", b"{}"))
         frame = table.to_pandas()
     except Exception:  # a damaged cache file is recomputed, never trusted
         return None
     if list(frame.columns) != RUN_COLUMNS:
         return None
-    return frame
+    return frame, summary
 
 
-def _write_table(path: Path, frame: pd.DataFrame, key: str) -> None:
+def _write_table(path: Path, frame: pd.DataFrame, key: str, summary: dict) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
     metadata = dict(table.schema.metadata or {})
     metadata[b"expert.experiment"] = key.encode()
+    metadata[b"expert.experiment.summary"] = json.dumps(summary, sort_keys=True).encode()
     table = table.replace_schema_metadata(metadata)
     _write_atomic(path, lambda target: pq.write_table(table, target))
 
@@ -741,22 +807,26 @@ def cached_run_table(case_dir: Path, works: pd.DataFrame, groupings: dict, spec:
     the finished configurations, and a crash never leaves a partial file behind.
     """
     jobs = _jobs_iv(jobs)
+    _backend_iv(backend, jobs)
     say = progress or (lambda message: None)
     start = time.perf_counter()
     case_dir = Path(case_dir).resolve()
     inputs = _resolve_inputs(case_dir, works, groupings, spec)
+    files_read = tuple([("training text", path, digest) for path, digest in zip(inputs.work_files, inputs.work_hashes)]
+                       + [("held-out text", path, digest) for path, digest in zip(inputs.bench_files, inputs.bench_hashes)])
     directory = _cache_directory(case_dir, cache_dir)
     table_path = directory / f"experiment-{inputs.table_key[:16]}.parquet"
     n_pairs = len(inputs.configurations) * len(spec.seeds)
     if not refresh:
-        frame = _read_table(table_path, inputs.table_key)
-        if frame is not None:
+        cached = _read_table(table_path, inputs.table_key)
+        if cached is not None:
+            frame, summary = cached
             n_items = frame["item"].nunique() if len(frame) else 0
             say(f"cache hit: {_relative(table_path, case_dir)} ({len(inputs.configurations)} configurations x "
                 f"{len(spec.seeds)} seeds, {len(frame):,} rows)")
             return ExperimentResult(frame, table_path, inputs.table_key, True, len(inputs.configurations),
                                     len(spec.seeds), int(n_items), 0, n_pairs, benchmark_names(spec),
-                                    {"total": time.perf_counter() - start})
+                                    {"total": time.perf_counter() - start}, summary, files_read)
 
     item_ids = _item_ids(inputs, spec)
     store = _Store(directory / f"experiment-{inputs.store_key[:16]}", inputs.store_key,
@@ -793,16 +863,21 @@ def cached_run_table(case_dir: Path, works: pd.DataFrame, groupings: dict, spec:
             flush()
 
     seconds: dict = {}
+    summary: dict = {}
     try:
-        seconds = _compute(inputs, spec, missing, jobs=jobs, backend=backend, say=say, on_results=keep)
+        seconds, summary = _compute(inputs, spec, missing, jobs=jobs, backend=backend, say=say, on_results=keep)
     finally:
         flush()  # also on Ctrl-C or a failed worker: what is finished is kept
+    summary = store.summary(summary)
+    if "seed_training_tokens" in summary:
+        summary["seed_training_tokens"] = {str(seed): summary["seed_training_tokens"][str(seed)] for seed in spec.seeds
+                                           if str(seed) in summary["seed_training_tokens"]}
     store.consolidate(results, files)
     frame = _assemble(inputs, spec, results, item_ids)
-    _write_table(table_path, frame, inputs.table_key)
+    _write_table(table_path, frame, inputs.table_key, summary)
     seconds = dict(seconds)
     seconds["total"] = time.perf_counter() - start
     say(f"wrote {_relative(table_path, case_dir)}: {len(frame):,} rows "
         f"({len(missing):,} pairs computed, {n_reused:,} reused, {seconds['total']:.1f} s)")
     return ExperimentResult(frame, table_path, inputs.table_key, False, len(inputs.configurations), len(spec.seeds),
-                            len(item_ids), len(missing), n_reused, benchmark_names(spec), seconds)
+                            len(item_ids), len(missing), n_reused, benchmark_names(spec), seconds, summary, files_read)

@@ -253,6 +253,7 @@ def check_experiment(case_dir: Path, works, groupings: dict, spec: ExperimentSpe
     groupings : dict
         Grouping name -> ``(groups, membership)`` or an object with ``groups`` and ``membership``.
     spec : ExperimentSpec
+        The validated ``evidence.experiment`` block.
 
     Returns
     -------
