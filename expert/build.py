@@ -29,7 +29,7 @@ from .case import REPORT_FORMATS, Case, load_case
 from .errors import InputError, ReportError
 from .evidence import read_runs
 
-__all__ = ["BuildResult", "build", "check", "plan_case", "compare_case", "write_valuations_csv", "analysis_to_json"]
+__all__ = ["BuildResult", "build", "check", "gather_evidence", "plan_case", "compare_case", "write_valuations_csv", "analysis_to_json"]
 
 CSV_COLUMNS = ["grouping", "group", "method", "benchmark", "estimate", "std_error", "ci_low", "ci_high", "interval",
                "mde", "se_bootstrap", "se_analytic", "significant", "share", "share_low", "share_high", "n_works",
@@ -59,13 +59,45 @@ class BuildResult:
     seconds: dict
 
 
-def check(case_path: str | Path, progress=None, allow_outside_paths: bool = False):
-    """Validate a case and its evidence without analysing: returns (Case, RunTable)."""
+def check(case_path: str | Path, progress=None, allow_outside_paths: bool = False, jobs: int = 1,
+          backend: str = "loky", refresh: bool = False):
+    """Validate a case and gather its evidence (running its proxy experiment if it has one): (Case, RunTable)."""
     say = progress or (lambda message: None)
     say(f"reading case {case_path}")
     case = load_case(case_path, allow_outside_paths=allow_outside_paths)
-    say(f"reading run table {case.evidence.runs}")
-    runs = read_runs(case)
+    return gather_evidence(case, say, jobs=jobs, backend=backend, refresh=refresh)
+
+
+def gather_evidence(case: Case, progress=None, jobs: int = 1, backend: str = "loky", refresh: bool = False):
+    """The case's run table, its proxy experiment's (from the cache when possible), or both pooled."""
+    import dataclasses
+
+    say = progress or (lambda message: None)
+    experiment = None
+    if case.evidence.experiment is not None:
+        from .case import InputFile, sha256_of
+        from .experiment import cached_run_table
+
+        say("proxy experiment (cached run table reused when its inputs are unchanged)")
+        experiment = cached_run_table(case.directory, case.works, {g.name: g for g in case.groupings},
+                                      case.evidence.experiment, jobs=jobs, backend=backend, progress=say,
+                                      refresh=refresh)
+        if experiment.path is not None:
+            produced = InputFile("run table produced by the proxy experiment", experiment.path,
+                                 sha256_of(experiment.path), experiment.path.stat().st_size)
+            case = dataclasses.replace(case, inputs=case.inputs + (produced,))
+    if case.evidence.runs is not None:
+        say(f"reading run table {case.evidence.runs}")
+        runs = read_runs(case, extra=experiment.table if experiment is not None else None)
+    else:
+        runs = read_runs(case, path=experiment.path) if experiment.path is not None else None
+        if runs is None:
+            import tempfile as _tempfile
+
+            with _tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "experiment.parquet"
+                experiment.table.to_parquet(path, index=False)
+                runs = read_runs(case, path=path)
     return case, runs
 
 
@@ -78,7 +110,9 @@ def plan_case(case_path: str | Path, *, out_path: str | Path | None = None, allo
     from .plan import plan
 
     case = load_case(case_path, require_runs=False, allow_outside_paths=allow_outside_paths)
-    runs = read_runs(case) if case.resolve(case.evidence.runs).exists() else None
+    has_runs = case.evidence.experiment is not None or (
+        case.evidence.runs is not None and case.resolve(case.evidence.runs).exists())
+    runs = gather_evidence(case)[1] if has_runs else None
     if runs is None and options.get("seed_sd") is None:
         raise InputError(f"{case.path.name}: evidence.runs: expected a run table, or --seed-sd (and --item-sd, --items) "
                          f"to plan without evidence; found neither")
@@ -150,7 +184,8 @@ def _fixed_xlsx(data: bytes) -> bytes:
 
 def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None = None, *,
           resamples: int | None = None, seed: int | None = None, command_line: str | None = None,
-          progress=None, allow_outside_paths: bool = False, exhibits: bool = False) -> BuildResult:
+          progress=None, allow_outside_paths: bool = False, exhibits: bool = False, jobs: int = 1,
+          backend: str = "loky") -> BuildResult:
     """Build the report and data outputs of a case.
 
     Parameters
@@ -168,6 +203,8 @@ def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None 
     exhibits : bool
         Also write each exhibit on its own: ``exhibits/exhibit-NN.pdf``, its table(s) as
         ``.csv`` and its chart as ``.svg``.
+    jobs, backend : int, str
+        Workers and joblib backend for a proxy experiment (``expert ablate``).
     command_line : str, optional
         Recorded in the reproducibility appendix.
     progress : callable, optional
@@ -194,7 +231,7 @@ def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None 
         seconds[name] = now - clock
         clock = now
 
-    case, runs = check(case_path, say, allow_outside_paths)
+    case, runs = check(case_path, say, allow_outside_paths, jobs=jobs, backend=backend)
     case = _override(case, resamples, seed)
     formats = list(dict.fromkeys(formats or case.report.formats))
     unknown = [item for item in formats if item not in REPORT_FORMATS]

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._yaml import LocatedYaml, format_path, load_yaml
 from .errors import CaseError
+from .experiment.spec import ExperimentSpec, check_experiment
 
 __all__ = [
     "Case",
@@ -84,9 +85,10 @@ class GroupingSpec(_Schema):
 
 
 class EvidenceSpec(_Schema):
-    """Where the ablation evidence is."""
+    """Where the ablation evidence is: a run table, a proxy experiment, or both (pooled)."""
 
-    runs: str = Field(description="Run table (CSV or Parquet), relative to the case file.")
+    runs: str | None = Field(None, description="Run table (CSV or Parquet), relative to the case file.")
+    experiment: ExperimentSpec | None = Field(None, description="A proxy ablation experiment run by expert itself.")
     simulated: bool = Field(False, description="True when the runs are simulated for illustration.")
     description: str | None = Field(None, description="What the runs are, printed in the report.")
 
@@ -413,9 +415,17 @@ def load_case(path: str | Path, require_runs: bool = True, allow_outside_paths: 
     if not schema.groupings:
         problems.append(f"{source}:{located.line_of(('groupings',))}: groupings: expected at least one grouping, found none")
 
-    runs_path = (directory / schema.evidence.runs).resolve()
+    if schema.evidence.runs is None and schema.evidence.experiment is None:
+        problems.append(f"{source}:{located.line_of(('evidence',))}: evidence: expected `runs` (a run table), "
+                        f"`experiment` (a proxy experiment) or both, found neither")
+    if schema.evidence.experiment is not None and works is not None and not problems:
+        for problem in check_experiment(directory, works, {g.name: g for g in groupings}, schema.evidence.experiment):
+            problems.append(f"{source}:{located.line_of(problem.loc)}: {problem}")
+    runs_path = (directory / schema.evidence.runs).resolve() if schema.evidence.runs is not None else None
     line = located.line_of(("evidence", "runs"))
-    if not runs_path.exists() and not require_runs:
+    if runs_path is None:
+        pass
+    elif not runs_path.exists() and not require_runs:
         pass
     elif not runs_path.is_file():
         found = "a folder" if runs_path.is_dir() else "no such file"
@@ -613,7 +623,8 @@ def _named_paths(schema: "CaseSchema"):
     """(key path, relative path) of every file or folder the case names."""
     if isinstance(schema.works, str):
         yield ("works",), schema.works
-    yield ("evidence", "runs"), schema.evidence.runs
+    if schema.evidence.runs is not None:
+        yield ("evidence", "runs"), schema.evidence.runs
     if schema.report.template_dir is not None:
         yield ("report", "template_dir"), schema.report.template_dir
 

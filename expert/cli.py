@@ -77,13 +77,18 @@ def cli():
               help="Bootstrap replicates (overrides analysis.bootstrap.resamples; recorded in the report).")
 @click.option("--seed", type=click.IntRange(0, None), default=None,
               help="Bootstrap seed (overrides analysis.bootstrap.seed; recorded in the report).")
+@click.option("--jobs", type=click.IntRange(-1, 256), default=1, show_default=True,
+              help="Workers for a proxy experiment in the case (-1: one per CPU). The run table does not depend on it.")
+@click.option("--backend", type=click.Choice(["loky", "ray", "dask"]), default="loky", show_default=True,
+              help="joblib backend for a proxy experiment (ray and dask need the expert[ray] / expert[dask] extras).")
 @click.option("--exhibits", is_flag=True,
               help="Also write each exhibit on its own: OUT/exhibits/exhibit-NN.pdf, .csv (its tables) and .svg (its chart).")
 @click.option("--allow-outside-paths", is_flag=True,
               help="Let the case name files outside its own folder (refused by default: a case can come from the other side).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
-def build_command(case_path, out_dir, formats, resamples, seed, exhibits, allow_outside_paths, quiet, debug):
+def build_command(case_path, out_dir, formats, resamples, seed, jobs, backend, exhibits, allow_outside_paths, quiet,
+                  debug):
     """Build the expert report and data outputs of CASE_PATH.
 
     Writes OUT/report.pdf, OUT/report.html, OUT/valuations.csv (grouping, group,
@@ -96,7 +101,8 @@ def build_command(case_path, out_dir, formats, resamples, seed, exhibits, allow_
     command_line = "expert " + " ".join(shlex.quote(arg) for arg in sys.argv[1:]) if sys.argv[1:2] == ["build"] else None
     try:
         result = build(case_path, out_dir, formats, resamples=resamples, seed=seed, command_line=command_line,
-                       progress=progress, allow_outside_paths=allow_outside_paths, exhibits=exhibits)
+                       progress=progress, allow_outside_paths=allow_outside_paths, exhibits=exhibits, jobs=jobs,
+                       backend=backend)
     except Exception as error:  # noqa: BLE001 - mapped to exit codes
         _fail(error, debug)
     for warning in result.warnings:
@@ -141,6 +147,44 @@ def validate_command(case_path, allow_outside_paths, debug):
         click.echo("  warning: no full model (a run with an empty `removed` cell): nothing can be valued", err=True)
     if design.unassigned:
         click.echo(f"  configurations that are not a leave-one-out of any group: {len(design.unassigned)}")
+
+
+@cli.command("ablate")
+@click.argument("case_path", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--jobs", type=click.IntRange(-1, 256), default=1, show_default=True,
+              help="Worker processes (-1: one per CPU). The run table is identical whatever the number.")
+@click.option("--backend", type=click.Choice(["loky", "ray", "dask"]), default="loky", show_default=True,
+              help="joblib backend: local processes, or a Ray or Dask cluster (extras expert[ray], expert[dask]).")
+@click.option("--refresh", is_flag=True, help="Recompute the cached run table (finished configurations are still reused).")
+@click.option("--allow-outside-paths", is_flag=True, help="Let the case name files outside its own folder.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
+def ablate_command(case_path, jobs, backend, refresh, allow_outside_paths, quiet, debug):
+    """Run the proxy ablation experiment of CASE_PATH (evidence.experiment) and cache its run table.
+
+    Trains a smoothed word n-gram model for every configuration of the design on
+    every seed (a seeded random subsample of each work's sentences), scores the
+    held-out benchmark passages, and stores an ordinary run table (Parquet) in the
+    case folder's .expert-cache, keyed by a hash of corpus, benchmark, model, seeds
+    and design. `expert build` reuses it; only missing configurations are computed.
+    """
+    from .case import load_case
+    from .errors import CaseError
+    from .experiment import cached_run_table
+
+    progress = _Progress(quiet)
+    try:
+        case = load_case(case_path, allow_outside_paths=allow_outside_paths)
+        if case.evidence.experiment is None:
+            raise CaseError(f"{case.path.name}: evidence.experiment: expected an experiment block to run, found none")
+        result = cached_run_table(case.directory, case.works, {g.name: g for g in case.groupings},
+                                  case.evidence.experiment, jobs=jobs, backend=backend, progress=progress,
+                                  refresh=refresh)
+    except Exception as error:  # noqa: BLE001
+        _fail(error, debug)
+    click.echo(f"{result.path}")
+    click.echo(f"  {result.n_configurations} configurations x {result.n_seeds} seeds x {result.n_items} items; "
+               f"{'cache hit' if result.cache_hit else f'{result.n_computed} computed, {result.n_reused} reused'}")
 
 
 @cli.command("plan")

@@ -131,7 +131,8 @@ class RunTable:
         return self.seed_mask.sum(axis=1)
 
 
-def read_runs(case: Case, path: Path | None = None) -> RunTable:
+def read_runs(case: Case, path: Path | None = None, extra: pd.DataFrame | None = None,
+              extra_name: str = "experiment") -> RunTable:
     """Read and check the run table that ``case`` names.
 
     Parameters
@@ -140,6 +141,10 @@ def read_runs(case: Case, path: Path | None = None) -> RunTable:
         The validated case; its groupings resolve the ``removed`` keys.
     path : Path, optional
         Read this file instead of ``case.evidence.runs``.
+    extra : pandas.DataFrame, optional
+        More runs to pool with the file's (e.g. a proxy experiment's table); rows of
+        ``extra`` are named ``<extra_name> row N`` in messages, and their ``run`` ids are
+        prefixed with ``extra_name:`` so the two sources stay apart.
 
     Returns
     -------
@@ -154,6 +159,13 @@ def read_runs(case: Case, path: Path | None = None) -> RunTable:
     path = Path(path) if path is not None else case.resolve(case.evidence.runs)
     name = path.name
     frame, row_label = _read_frame(path)
+    if extra is not None:
+        n_file = len(frame)
+        extra = extra.astype({column: object for column in extra.columns if column != "score"}).copy()
+        extra["run"] = [f"{extra_name}:{run}" for run in extra["run"]]
+        frame = pd.concat([frame.astype(object), extra], ignore_index=True)
+        file_label = row_label
+        row_label = lambda row: file_label(row) if row < n_file else f"{extra_name} row {int(row) - n_file + 1}"  # noqa: E731
     problems: list[str] = []
     # a Parquet file has no lines: its header and rows are named without one
     header_at, first_row_at = ("", "") if path.suffix.lower() in (".parquet", ".pq") else (":1", ":2")

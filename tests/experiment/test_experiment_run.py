@@ -92,6 +92,9 @@ def test_cache_hit_miss_and_invalidation(corpus, spec, monkeypatch):
     case_dir, works, groupings = corpus
     first = cached_run_table(case_dir, works, groupings, spec)
     assert not first.cache_hit and first.n_computed == 36 and first.n_reused == 0
+    assert first.summary["works"] == 6 and first.summary["benchmark_texts"] == ["sea-1", "sea-2"]
+    assert list(first.summary["seed_training_tokens"]) == ["1", "2", "3"]
+    assert [role for role, _, _ in first.inputs] == ["training text"] * 6 + ["held-out text"] * 2
     assert first.path.parent == case_dir / ".expert-cache" and first.path.name.startswith("experiment-")
     assert (case_dir / ".expert-cache" / ".gitignore").read_text().endswith("*\n")
 
@@ -101,7 +104,7 @@ def test_cache_hit_miss_and_invalidation(corpus, spec, monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(ngram, "build_index", refuse)
         hit = cached_run_table(case_dir, works, groupings, spec)
-        assert hit.cache_hit and hit.path == first.path
+        assert hit.cache_hit and hit.path == first.path and hit.summary == first.summary
         pd.testing.assert_frame_equal(hit.table, first.table)
         # a refresh reassembles the table from the stored results, still without computing
         refreshed = cached_run_table(case_dir, works, groupings, spec, refresh=True)
@@ -124,6 +127,7 @@ def test_grown_design_reuses_finished_configurations(corpus, make_spec):
     assert small.n_computed == 7 * 3
     grown = cached_run_table(case_dir, works, groupings,
                              make_spec(design={"loo": ["work", "publisher"]}, seeds=[1, 2, 3, 4]))
+    assert list(grown.summary["seed_training_tokens"]) == ["1", "2", "3", "4"]
     # 3 publishers are new for seeds 1-3; all 10 configurations are new for seed 4
     assert grown.n_reused == 21 and grown.n_computed == 3 * 3 + 10
     direct = run_experiment(case_dir, works, groupings, make_spec(design={"loo": ["work", "publisher"]}, seeds=[1, 2, 3, 4]))
@@ -193,3 +197,13 @@ def test_progress_reports_counts_and_rate(corpus, spec):
     run_experiment(case_dir, works, groupings, spec, progress=messages.append)
     assert messages[0].startswith("reading and tokenising 6 works and 2 held-out texts")
     assert messages[-1].startswith("36/36 configuration x seed pairs (") and "/s," in messages[-1]
+
+
+@pytest.mark.parametrize("backend, module", [("dask", "dask.distributed"), ("ray", "ray.util.joblib")])
+def test_ray_and_dask_backends_give_the_same_table(corpus, spec, backend, module):
+    """The optional cluster backends (extras expert[dask], expert[ray]); skipped when not installed."""
+    pytest.importorskip(module)
+    case_dir, works, groupings = corpus
+    serial = run_experiment(case_dir, works, groupings, spec)
+    distributed = run_experiment(case_dir, works, groupings, spec, jobs=2, backend=backend)
+    pd.testing.assert_frame_equal(serial, distributed)
