@@ -380,8 +380,10 @@ def load_case(path: str | Path, require_runs: bool = True, allow_outside_paths: 
 
     problems = list(located.problems)
     if not isinstance(located.data, dict):
-        found = "an empty file" if located.data is None else f"a {type(located.data).__name__}"
-        problems.append(f"{source}:1: (document): expected a mapping with matter, works, groupings, evidence; found {found}")
+        if not problems:  # a document refused while loading is already reported; do not call it empty too
+            found = "an empty file" if located.data is None else f"a {type(located.data).__name__}"
+            problems.append(f"{source}:1: (document): expected a mapping with matter, works, groupings, evidence; "
+                            f"found {found}")
         raise CaseError(problems)
 
     schema = None
@@ -476,8 +478,11 @@ def load_case(path: str | Path, require_runs: bool = True, allow_outside_paths: 
         claimants, collectives = _build_claimants(schema.claimants, works, row_of, located, source, problems)
     for name, scenario in schema.scenarios.items():
         where = f"{source}:{located.line_of(('scenarios', name))}: scenarios.{name}"
+
+        def at(field_name, _name=name):
+            return f"{source}:{located.line_of(('scenarios', _name, field_name))}: scenarios.{_name}.{field_name}"
         if scenario.grouping not in names:
-            problems.append(f"{where}.grouping: expected a grouping of the case ({', '.join(names)}), "
+            problems.append(f"{at('grouping')}: expected a grouping of the case ({', '.join(names)}), "
                             f"found {scenario.grouping!r}")
         try:
             from .valuation.coalitions import parse_method
@@ -485,14 +490,14 @@ def load_case(path: str | Path, require_runs: bool = True, allow_outside_paths: 
             if parse_method(scenario.method).name == "least_core":
                 raise ValueError("a method with point values (loo, shapley, banzhaf, beta(a,b), owen)")
         except ValueError as error:
-            problems.append(f"{where}.method: expected {error}, found {scenario.method!r}")
+            problems.append(f"{at('method')}: expected {error}, found {scenario.method!r}")
         if (scenario.pool.amount is None) == (scenario.pool.rate is None):
-            problems.append(f"{where}.pool: expected exactly one of `amount` (a pool to allocate) or `rate` "
+            problems.append(f"{at('pool')}: expected exactly one of `amount` (a pool to allocate) or `rate` "
                             f"(currency per point of value), found {'both' if scenario.pool.amount else 'neither'}")
         if works is not None and scenario.split not in ("equal", "tokens") and scenario.split not in works.columns:
-            problems.append(f"{where}.split: expected equal, tokens or a works column, found {scenario.split!r}")
+            problems.append(f"{at('split')}: expected equal, tokens or a works column, found {scenario.split!r}")
         if works is not None and scenario.split == "tokens" and "tokens" not in works.columns:
-            problems.append(f"{where}.split: expected a `tokens` column in the works table for split: tokens, found none")
+            problems.append(f"{at('split')}: expected a `tokens` column in the works table for split: tokens, found none")
         if schema.claimants is None:
             problems.append(f"{where}: expected a `claimants` section naming who holds the works, found none")
     if problems:
@@ -653,9 +658,12 @@ def _schema_problems(error: pydantic.ValidationError, located: LocatedYaml, sour
             problems.append(f"{source}:{line}: {where}: expected a value (required), found nothing")
             continue
         message = item["msg"]
-        for prefix in ("Input should be ", "Value should be ", "Value error, "):
+        for prefix in ("Value error, ",):
             if message.startswith(prefix):
                 message = message[len(prefix):]
+        # pydantic says "<Input|String|List|Value> should be X" / "should have X": keep the requirement
+        message = re.sub(r"^\w+ should be ", "", message)
+        message = re.sub(r"^\w+ should have ", "a value with ", message)
         problems.append(f"{source}:{line}: {where}: expected {message}, found {_show(found)}")
     # one message per location: unions produce one per branch
     unique: dict[str, str] = {}
@@ -670,7 +678,8 @@ def _clean_loc(loc: tuple) -> tuple:
     cleaned = []
     for part in loc:
         if isinstance(part, str) and (
-            part.startswith(("list[", "dict[", "literal[", "function-")) or part in ("str", "int", "float", "bool")
+            part.startswith(("list[", "dict[", "literal[", "function-", "constrained-", "union[", "tagged-union["))
+            or part in ("str", "int", "float", "bool", "none")
         ):
             continue
         cleaned.append(part)
@@ -750,7 +759,9 @@ def _load_works(schema, located, source, directory, inputs, problems):
             return None, None
         except pd.errors.ParserError as error:
             bad_line = re.search(r"line (\d+)", str(error))
-            problems.append(f"{name}:{bad_line.group(1) if bad_line else 1}: (file): expected a well-formed CSV, "
+            bad_row = re.search(r"row (\d+)", str(error))  # e.g. an unclosed quote: 0-based from the header
+            line_number = bad_line.group(1) if bad_line else (int(bad_row.group(1)) + 1 if bad_row else 1)
+            problems.append(f"{name}:{line_number}: (file): expected a well-formed CSV, "
                             f"found: {str(error).strip()}")
             return None, None
         row_of = lambda i: f"{name}:{i + 2}"  # noqa: E731  header is line 1

@@ -438,8 +438,8 @@ def test_load_case_iv_runs_wrong_suffix(write_text, tmp_path):
 
 def test_load_case_iv_evidence_runs_required(write_text):
     path = write_text(BASE.replace("  runs: runs.csv", "  simulated: true"))
-    message = "case.yaml:10: evidence.runs: expected a value (required), found nothing"
-    with pytest.raises(CaseError, match=re.escape(message)):
+    message = "evidence: expected `runs` (a run table), `experiment` (a proxy experiment) or both, found neither"
+    with pytest.raises(CaseError, match=r"case\.yaml:\d+: " + re.escape(message)):
         load_case(path)
 
 

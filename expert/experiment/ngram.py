@@ -25,7 +25,7 @@ The model
 ---------
 For a history ``h`` of ``n - 1`` words (``h'`` drops its first word) and a
 word ``w``, with discount ``0 < D_n < 1``, interpolated Kneser-Ney (Chen and
-Goodman 1999, eq. 26, one discount per order) is::
+Goodman 1999, section 3, with one discount per order) is::
 
     P_n(w | h) = max(a_n(h w) - D_n, 0) / A_n(h) + D_n T_n(h) / A_n(h) * P_{n-1}(w | h')
     P_n(w | h) = P_{n-1}(w | h')                       when A_n(h) = 0
@@ -60,6 +60,12 @@ order in which works are summed. Only the n-grams and histories that the
 benchmark queries (and the n-grams whose presence changes those statistics)
 are tabulated.
 
+For coalitions of the groups of a grouping with few groups (exact Shapley over
+``k`` sectors, sampled coalitions of publishers), :func:`build_group_tables`
+precomputes, for every bitmask of groups, the type counts of the n-grams found
+only in those groups (a subset-sum transform over the ``2^k`` masks), so each
+coalition then costs one row lookup and ``k`` row sums.
+
 References
 ----------
 Chen, S. F. and Goodman, J. (1999). An empirical study of smoothing techniques
@@ -74,6 +80,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
@@ -99,7 +106,13 @@ __all__ = [
     "CountPlan",
     "SeedTables",
     "build_seed_tables",
+    "coalition_statistics",
     "coalition_log2prob",
+    "GroupTables",
+    "group_tables_fit",
+    "build_group_tables",
+    "group_coalition_statistics",
+    "log2prob_from_statistics",
     "score_items",
 ]
 
@@ -803,6 +816,8 @@ class SeedTables:
         Stored entries per work (what leaving a work out costs).
     n_tokens : ndarray of int64, shape (n_works,)
         Predicted tokens per work in this seed's subsample.
+    token : str
+        A random id of this object (for caches of derived tables in worker processes).
     """
 
     seed: int
@@ -814,6 +829,7 @@ class SeedTables:
     raw_nnz: np.ndarray = field(repr=False)
     presence_nnz: np.ndarray = field(repr=False)
     n_tokens: np.ndarray = field(repr=False)
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def nbytes(self) -> int:
@@ -922,14 +938,14 @@ def coalition_statistics(index: NgramIndex, tables: SeedTables, removed: np.ndar
     if removed_cost <= kept_cost:
         columns, counts = _gather_rows(tables.raw, removed)
         raw = tables.raw_full - np.bincount(columns, weights=counts, minlength=index.n_raw).astype(np.int64)
+        # an n-gram is absent when the removed works hold every one of its occurrences
         windows, _ = _gather_rows(tables.presence, removed)
         if len(windows) < SPARSE_SHARE * index.n_windows:
             touched, times = _unique_counts(windows)
+            absent = touched[times == tables.support[touched]]
         else:
-            times_all = np.bincount(windows, minlength=index.n_windows)
-            absent = np.flatnonzero((times_all == tables.support) & (times_all > 0))
-            return raw, tables.type_full - _type_counts(index, absent)
-        absent = touched[times == tables.support[touched]]
+            times = np.bincount(windows, minlength=index.n_windows)
+            absent = np.flatnonzero((times == tables.support) & (times > 0))
         return raw, tables.type_full - _type_counts(index, absent)
     columns, counts = _gather_rows(tables.raw, kept)
     raw = np.bincount(columns, weights=counts, minlength=index.n_raw).astype(np.int64)
@@ -953,10 +969,90 @@ def coalition_log2prob(index: NgramIndex, tables: SeedTables, removed: np.ndarra
     return _log2prob(index, raw, typ)
 
 
+# ----------------------------------------------------------------------------- coalitions of a few groups
+
+
+MAX_GROUP_TABLE_ENTRIES = 2**25  # 2^k x n_type int32 counts (128 MB): beyond this, coalitions go through works
+
+
+@dataclass(frozen=True)
+class GroupTables:
+    """The statistics of every coalition of one grouping's groups, for one seed.
+
+    For ``k`` groups, each tracked n-gram has the bitmask ``m`` of the groups that
+    contain it; it is absent from the model of the coalition ``S`` (a bitmask of present
+    groups) exactly when ``m & S == 0``. ``absent[U]`` holds the type-statistic counts of
+    the n-grams whose mask is a non-empty subset of ``U`` (a subset-sum, or zeta,
+    transform over the ``2^k`` masks), so a coalition costs one row::
+
+        type(S) = type_full - absent[~S],    raw(S) = sum of raw_by_group[g] for g in S
+
+    Attributes
+    ----------
+    seed : int
+    n_groups : int
+    raw_by_group : ndarray of int64, shape (k, n_raw)
+    absent : ndarray of int32, shape (2^k, n_type)
+    """
+
+    seed: int
+    n_groups: int
+    raw_by_group: np.ndarray = field(repr=False)
+    absent: np.ndarray = field(repr=False)
+
+
+def group_tables_fit(index: NgramIndex, n_groups: int) -> bool:
+    """True when the tables of a grouping with ``n_groups`` groups fit :data:`MAX_GROUP_TABLE_ENTRIES`."""
+    return n_groups <= 20 and (2**n_groups) * index.n_type <= MAX_GROUP_TABLE_ENTRIES
+
+
+def build_group_tables(index: NgramIndex, tables: SeedTables, membership: np.ndarray) -> GroupTables:
+    """Aggregate a seed's per-work tables by the groups ``membership`` assigns (group of each work)."""
+    membership = np.asarray(membership, dtype=np.int64)
+    k = int(membership.max()) + 1 if len(membership) else 0
+    if not group_tables_fit(index, k):
+        raise ValueError(f"A grouping of {k} groups needs 2^{k} x {index.n_type} counts, more than "
+                         f"`MAX_GROUP_TABLE_ENTRIES` ({MAX_GROUP_TABLE_ENTRIES}).")
+    raw_by_group = np.zeros((k, index.n_raw), dtype=np.int64)
+    mask = np.zeros(index.n_windows, dtype=np.int64)
+    for group in range(k):
+        works = np.flatnonzero(membership == group)
+        if len(works) == 0:
+            continue
+        columns, counts = _gather_rows(tables.raw, works)
+        raw_by_group[group] = np.bincount(columns, weights=counts, minlength=index.n_raw).astype(np.int64)
+        windows, _ = _gather_rows(tables.presence, works)
+        mask[np.bincount(windows, minlength=index.n_windows) > 0] |= 1 << group
+    width = index.n_type + 1  # the last column collects "no statistic"
+    contained = np.flatnonzero(mask)
+    targets = index.targets[contained].astype(np.int64)
+    key = (mask[contained][:, None] * width + targets).reshape(-1)
+    absent = np.bincount(key, minlength=(2**k) * width).reshape(2**k, width)[:, : index.n_type].astype(np.int32)
+    for bit in range(k):  # zeta transform: absent[U] = sum over non-empty m subset of U of counts[m]
+        view = absent.reshape(2 ** (k - bit - 1), 2, 2**bit, index.n_type)
+        view[:, 1] += view[:, 0]
+    return GroupTables(seed=tables.seed, n_groups=k, raw_by_group=raw_by_group, absent=absent)
+
+
+def group_coalition_statistics(index: NgramIndex, tables: SeedTables, groups: GroupTables,
+                               present: int) -> tuple[np.ndarray, np.ndarray]:
+    """The raw and type statistics of the model trained on the groups in bitmask ``present``."""
+    full = (1 << groups.n_groups) - 1
+    members = [g for g in range(groups.n_groups) if (present >> g) & 1]
+    raw = groups.raw_by_group[members].sum(axis=0) if members else np.zeros(index.n_raw, dtype=np.int64)
+    typ = tables.type_full - groups.absent[full & ~present]
+    return raw, typ
+
+
 def _block(index: NgramIndex, raw: np.ndarray, typ: np.ndarray, family: str, n: int) -> np.ndarray:
     vector, offset, length = index.blocks[(family, n)]
     source = raw if vector == "raw" else typ
     return source[offset:offset + length]
+
+
+def log2prob_from_statistics(index: NgramIndex, raw: np.ndarray, typ: np.ndarray) -> np.ndarray:
+    """log2 P of every query from a model's raw and type statistic vectors (see :func:`coalition_log2prob`)."""
+    return _log2prob(index, raw, typ)
 
 
 def _log2prob(index: NgramIndex, raw: np.ndarray, typ: np.ndarray) -> np.ndarray:

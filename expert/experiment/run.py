@@ -27,8 +27,10 @@ inside and checked). The store key covers the format version, the source of
 :mod:`~expert.experiment.ngram` (a changed model is a different experiment), every work's id
 and the SHA-256 of its text file, the held-out files and their SHA-256, the item
 settings, the model, the metrics (and cloze settings) and the subsample share. The
-table key adds the seeds, the benchmark name and every configuration (its
-``removed`` spelling and the ids of the works it removes).
+table key adds the source of this module (the table's layout), the seeds, the
+benchmark names and every configuration (its ``removed`` spelling and the ids of
+the works it removes). The table's Parquet metadata also holds a JSON summary of
+the corpus and the model (:attr:`ExperimentResult.summary`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import lzma
 import os
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -207,6 +210,7 @@ class _Inputs:
     bench_hashes: tuple[str, ...]
     bench_labels: tuple[str, ...]
     configurations: tuple[PlannedConfiguration, ...]
+    memberships: dict
     store_key: str
     table_key: str
 
@@ -243,13 +247,15 @@ def _resolve_inputs(case_dir: Path, works: pd.DataFrame, groupings: dict, spec: 
     store_key = _sha256_json(store)
     table = {
         "store": store_key,
+        "assembly": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),  # how the table is laid out
         "seeds": list(spec.seeds),
         "metrics": list(spec.metrics),
         "benchmarks": benchmark_names(spec),
         "configurations": [[c.label, c.key] for c in configurations],
     }
+    memberships = {name: _groups_of(value)[1] for name, value in groupings.items()}
     return _Inputs(work_ids, work_files, work_hashes, tuple(bench_files), bench_hashes, tuple(stems), configurations,
-                   store_key, _sha256_json(table))
+                   memberships, store_key, _sha256_json(table))
 
 
 def _code_hash() -> str:
@@ -339,14 +345,74 @@ def _prepare(inputs: _Inputs, spec: ExperimentSpec, say: Progress) -> _Prepared:
 _METRIC_KEY = {"bits_per_token": "neg_bits_per_token", "cloze": "cloze"}
 
 
-def _evaluate_chunk(index: ngram.NgramIndex, tables: ngram.SeedTables, chunk: list, metrics: tuple) -> list:
-    """Score a chunk of configurations for one seed: ``[(key, seed, {metric: scores}), ...]``."""
+_GROUP_TABLES: OrderedDict = OrderedDict()  # per process: (seed tables token, grouping) -> GroupTables
+_GROUP_TABLES_KEPT = 2
+MIN_GROUP_CONFIGURATIONS = 32  # per seed: fewer coalitions of a grouping go through the per-work tables
+
+
+def _group_tables(index: ngram.NgramIndex, tables: ngram.SeedTables, name: str, membership) -> ngram.GroupTables:
+    key = (tables.token, name)
+    if key not in _GROUP_TABLES:
+        _GROUP_TABLES[key] = ngram.build_group_tables(index, tables, membership)
+        while len(_GROUP_TABLES) > _GROUP_TABLES_KEPT:
+            _GROUP_TABLES.popitem(last=False)
+    _GROUP_TABLES.move_to_end(key)
+    return _GROUP_TABLES[key]
+
+
+def _evaluate_chunk(index: ngram.NgramIndex, tables: ngram.SeedTables, chunk: list, metrics: tuple,
+                    memberships: dict) -> list:
+    """Score a chunk of configurations for one seed: ``[(key, seed, {metric: scores}), ...]``.
+
+    Each item is ``(key, removed works, coalition)``; ``coalition`` is ``(grouping, bitmask of
+    present groups)`` when the configuration is scored through that grouping's group tables.
+    """
     out = []
-    for key, removed in chunk:
-        log2prob = ngram.coalition_log2prob(index, tables, np.asarray(removed, dtype=np.int64))
-        scores = ngram.score_items(index, log2prob)
+    for key, removed, coalition in chunk:
+        if coalition is None:
+            raw, typ = ngram.coalition_statistics(index, tables, np.asarray(removed, dtype=np.int64))
+        else:
+            name, present = coalition
+            groups = _group_tables(index, tables, name, memberships[name])
+            raw, typ = ngram.group_coalition_statistics(index, tables, groups, present)
+        scores = ngram.score_items(index, ngram.log2prob_from_statistics(index, raw, typ))
         out.append((key, tables.seed, {metric: scores[_METRIC_KEY[metric]] for metric in metrics}))
     return out
+
+
+def _coalitions(inputs: _Inputs, spec: ExperimentSpec, index: ngram.NgramIndex,
+                missing: list[tuple[PlannedConfiguration, int]]) -> dict:
+    """Configuration key -> (grouping, present bitmask) for those worth scoring through group tables.
+
+    Candidates are the groupings of the sampled and exhaustive designs whose tables fit in
+    memory; a configuration qualifies when it removes whole groups of the grouping, and a
+    grouping is used when at least :data:`MIN_GROUP_CONFIGURATIONS` configurations of a seed
+    qualify (its tables cost about as much as a dozen configurations).
+    """
+    design = spec.design
+    candidates = [design.exhaustive] + [d.grouping for d in (design.bernoulli, design.permutations) if d is not None]
+    assigned: dict = {}
+    n_works = len(inputs.work_ids)
+    keys = {c.key: c for c, _ in missing}
+    for name in dict.fromkeys(c for c in candidates if c is not None):
+        membership = inputs.memberships[name]
+        sizes = np.bincount(membership)
+        if not ngram.group_tables_fit(index, len(sizes)):
+            continue
+        found = {}
+        for key, configuration in keys.items():
+            if key in assigned:
+                continue
+            removed = np.asarray(configuration.removed, dtype=np.int64)
+            if len(removed) in (0, n_works):
+                continue  # the full and the empty model are cheap either way
+            counts = np.bincount(membership[removed], minlength=len(sizes))
+            if np.all((counts == 0) | (counts == sizes)):
+                found[key] = (name, int(sum(1 << g for g in np.flatnonzero(counts == 0))))
+        per_seed = max((sum(1 for c, s in missing if s == seed and c.key in found) for seed in spec.seeds), default=0)
+        if per_seed >= MIN_GROUP_CONFIGURATIONS:
+            assigned.update(found)
+    return assigned
 
 
 @contextlib.contextmanager
@@ -420,7 +486,11 @@ def _compute(inputs: _Inputs, spec: ExperimentSpec, missing: list[tuple[PlannedC
         f"({tables[seeds[0]].nbytes / 1e6:.0f} MB each)")
     scoring = index.without_plan()
     n_workers = jobs if jobs > 0 else (os.cpu_count() or 1)
-    per_seed = {seed: [(c.key, c.removed) for c, s in missing if s == seed] for seed in seeds}
+    coalitions = _coalitions(inputs, spec, index, missing)
+    if coalitions:
+        names = sorted({name for name, _ in coalitions.values()})
+        say(f"{len(coalitions):,} configurations are coalitions of {', '.join(names)}: scored through group tables")
+    per_seed = {seed: [(c.key, c.removed, coalitions.get(c.key)) for c, s in missing if s == seed] for seed in seeds}
     total = len(missing)
     size = max(8, min(MAX_CHUNK, -(-total // (4 * n_workers))))
     tasks = []
@@ -429,11 +499,14 @@ def _compute(inputs: _Inputs, spec: ExperimentSpec, missing: list[tuple[PlannedC
         for first in range(0, len(pending), size):
             tasks.append((seed, pending[first:first + size]))
     metrics = tuple(spec.metrics)
-    say(f"evaluating {total:,} configuration x seed pairs in {len(tasks)} chunks on {n_workers} worker(s) ({backend})")
+    where = "in this process" if jobs == 1 else f"on {n_workers if backend == 'loky' else jobs} {backend} workers"
+    say(f"evaluating {total:,} configuration x seed pairs in {len(tasks)} chunks {where}")
     done = 0
     start = time.perf_counter()
     with _backend(backend, jobs):
-        calls = [joblib.delayed(_evaluate_chunk)(scoring, tables[seed], chunk, metrics) for seed, chunk in tasks]
+        memberships = {name: inputs.memberships[name] for name in {name for name, _ in coalitions.values()}}
+        calls = [joblib.delayed(_evaluate_chunk)(scoring, tables[seed], chunk, metrics, memberships)
+                 for seed, chunk in tasks]
         for results in _results_as_finished(calls, streaming=not (backend == "ray" and jobs != 1), wave=2 * n_workers):
             on_results(results)
             done += len(results)

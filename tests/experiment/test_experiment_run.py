@@ -207,3 +207,17 @@ def test_ray_and_dask_backends_give_the_same_table(corpus, spec, backend, module
     serial = run_experiment(case_dir, works, groupings, spec)
     distributed = run_experiment(case_dir, works, groupings, spec, jobs=2, backend=backend)
     pd.testing.assert_frame_equal(serial, distributed)
+
+
+def test_coalition_designs_through_group_tables_match_per_work_scoring(corpus, make_spec, monkeypatch):
+    case_dir, works, groupings = corpus
+    spec = make_spec(design={"exhaustive": "work"})
+    messages = []
+    grouped = run_experiment(case_dir, works, groupings, spec, progress=messages.append)
+    assert any("scored through group tables" in message for message in messages)
+    monkeypatch.setattr(run_module, "MIN_GROUP_CONFIGURATIONS", 10**9)
+    messages.clear()
+    per_work = run_experiment(case_dir, works, groupings, spec, progress=messages.append)
+    assert not any("group tables" in message for message in messages)
+    pd.testing.assert_frame_equal(grouped, per_work)
+    assert grouped["removed"].nunique() == 64

@@ -196,3 +196,29 @@ def test_encode_documents_matches_the_two_step_encoding(corpus):
         assert np.array_equal(vocabulary.counts, expected_vocabulary.counts)
         for name in ("tokens", "sentence_offsets", "text_offsets"):
             assert np.array_equal(getattr(encoded, name), getattr(expected, name)), name
+
+
+@pytest.mark.parametrize("grouping", [[0, 0, 1, 1, 2, 2], [0, 1, 2, 3, 4, 5], [0, 0, 0, 0, 1, 1]])
+def test_group_tables_give_every_coalition_exactly(corpus, grouping):
+    """The zeta-transformed group tables agree with the per-work path for all 2^k coalitions."""
+    case_dir, works, _ = corpus
+    _, _, _, index = prepare(case_dir, works, cloze=2)
+    tables = ngram.build_seed_tables(index, 2, list(works["id"]), 0.8)
+    membership = np.array(grouping)
+    k = membership.max() + 1
+    groups = ngram.build_group_tables(index, tables, membership)
+    for present in range(2**k):
+        removed = np.flatnonzero(((present >> membership) & 1) == 0)
+        expected = ngram.coalition_statistics(index, tables, removed)
+        got = ngram.group_coalition_statistics(index, tables, groups, present)
+        assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1]), present
+
+
+def test_group_tables_refuse_too_many_groups(corpus, monkeypatch):
+    case_dir, works, _ = corpus
+    _, _, _, index = prepare(case_dir, works)
+    tables = ngram.build_seed_tables(index, 2, list(works["id"]), 0.8)
+    monkeypatch.setattr(ngram, "MAX_GROUP_TABLE_ENTRIES", 4 * index.n_type)
+    assert ngram.group_tables_fit(index, 2) and not ngram.group_tables_fit(index, 3)
+    with pytest.raises(ValueError, match="A grouping of 3 groups needs 2\\^3"):
+        ngram.build_group_tables(index, tables, np.array([0, 0, 1, 1, 2, 2]))
