@@ -12,7 +12,7 @@ the case's 5 seeds, trigram Kneser-Ney, 895 benchmark items of 64 tokens):
 
 For each: wall time, time per step, (configuration, seed) pairs per second (evaluation
 only and end to end), and peak memory (max RSS of the main process and of the largest
-worker). Each scenario runs with ``--jobs 1`` and ``--jobs 2``.
+worker, from /proc/<pid>/status VmHWM; Linux). Each scenario runs with ``--jobs 1`` and ``--jobs 2``.
 
 Run: python bench/bench_ablate.py [--jobs 1,2] [--scenarios loo-works,...]
 """
@@ -38,7 +38,7 @@ SCENARIOS = {
 }
 
 CHILD = """
-import json, resource, sys, tempfile, time
+import json, os, resource, sys, tempfile, time
 from pathlib import Path
 import pandas as pd, yaml
 from expert.experiment import ExperimentSpec, cached_run_table
@@ -59,9 +59,30 @@ with tempfile.TemporaryDirectory() as cache:
     result = cached_run_table(case.parent, works, groupings, spec, jobs=jobs, cache_dir=Path(cache))
     wall = time.perf_counter() - start
 pairs = result.n_configurations * result.n_seeds
-if jobs != 1:  # let the loky workers exit, so that their peak memory is counted
-    from joblib.externals.loky import get_reusable_executor
-    get_reusable_executor().shutdown(wait=True)
+
+
+def worker_peaks():
+    # peak RSS (VmHWM, MB) of every live descendant process (the loky workers), from /proc
+    parents, peaks = {}, {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        pid = int(status.parent.name)
+        parents[pid] = int(fields["PPid"])
+        if "VmHWM" in fields:
+            peaks[pid] = int(fields["VmHWM"].split()[0]) / 1024
+    def descends(pid):
+        while pid in parents and pid > 1:
+            pid = parents[pid]
+            if pid == os.getpid():
+                return True
+        return False
+    return [round(peak, 1) for pid, peak in peaks.items() if descends(pid)]
+
+
+workers = worker_peaks()
 print(json.dumps({
     "configurations": result.n_configurations, "seeds": result.n_seeds, "items": result.n_items,
     "rows": len(result.table), "pairs": pairs, "wall_seconds": round(wall, 2),
@@ -69,7 +90,7 @@ print(json.dumps({
     "pairs_per_second_evaluate": round(pairs / result.seconds["evaluate"], 1),
     "pairs_per_minute_end_to_end": round(60 * pairs / wall),
     "peak_rss_mb_main": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    "peak_rss_mb_largest_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+    "peak_rss_mb_workers": sorted(workers, reverse=True),
 }))
 """
 

@@ -16,7 +16,7 @@ from expert.experiment import cached_run_table, plan_configurations, run_experim
 from expert.experiment import ngram
 from expert.experiment import run as run_module
 
-from conftest import write_text, walk_text, GRAPH_SEEDS  # noqa: F401  (tests/experiment/conftest.py)
+from experiment_corpus import GRAPH_SEEDS, walk_text, write_text
 
 
 def labels(configurations):
