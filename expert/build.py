@@ -514,7 +514,7 @@ def _standalone_html(html: str, assets: dict) -> str:
 
 
 def _write_atomically(out_dir: Path, outputs: dict[str, bytes]) -> list[Path]:
-    """Write every output to a staging folder beside ``out_dir``, then rename each file into place."""
+    """Write every output to a staging folder inside ``out_dir``, then move the set into place (rolled back on failure)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -533,13 +533,32 @@ def _write_atomically(out_dir: Path, outputs: dict[str, bytes]) -> list[Path]:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-        written = []
-        for name in outputs:
-            final = out_dir / name
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / name, final)
-            written.append(Path(name))
-        return written
+        # move the set into place; on any failure put every earlier output back, so the folder holds
+        # either the earlier outputs or the new ones, never a mix (a SIGKILL during these few renames
+        # is the one case this cannot cover)
+        moved: list[tuple[Path, Path | None]] = []
+        try:
+            for name in outputs:
+                final = out_dir / name
+                final.parent.mkdir(parents=True, exist_ok=True)
+                backup = None
+                if final.exists():
+                    backup = staging / ".previous" / name
+                    backup.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(final, backup)
+                moved.append((final, backup))
+                os.replace(staging / name, final)
+        except BaseException:
+            for final, backup in reversed(moved):
+                try:
+                    if backup is not None and backup.exists():
+                        os.replace(backup, final)
+                    elif backup is None and final.exists():
+                        final.unlink()
+                except OSError:
+                    pass
+            raise
+        return [Path(name) for name in outputs]
     except OSError as error:
         raise ReportError(f"{out_dir}: could not write the outputs: {error.strerror or error}") from None
     finally:

@@ -262,7 +262,7 @@ def read_runs(case: Case, path: Path | None = None, extra: pd.DataFrame | None =
         raise EvidenceError(problems)
     bench_codes, bench_names = pd.factorize(text["benchmark"], sort=True)
     item_text = text["item"] if has_items else np.full(n_rows, "(whole benchmark)", dtype=object)
-    key = pd.DataFrame({"run": run_codes, "benchmark": bench_codes, "item": item_text})
+    key = pd.DataFrame({"run": run_codes, "benchmark": bench_codes, "item": pd.factorize(item_text)[0]})
     duplicated = np.flatnonzero(key.duplicated(keep="first").to_numpy())
     if len(duplicated):
         first_of = key.reset_index().groupby(["run", "benchmark", "item"], sort=False)["index"].transform("first").to_numpy()
@@ -432,8 +432,15 @@ def _parser_error_line(error: Exception) -> int:
 
 
 def _as_text(column: pd.Series) -> np.ndarray:
-    values = column.astype(object).where(column.notna(), "")
-    return np.array([str(value).strip() for value in values], dtype=object)
+    """The column as stripped text ("" for a missing cell), as an object array.
+
+    Each distinct value is converted and stripped once and the rows share those string
+    objects: at 15 million rows, converting every cell made 15 million Python strings per
+    column (tens of seconds and several GB; bench/bench_scale.py).
+    """
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    labels = np.array([str(value).strip() for value in uniques] + [""], dtype=object)
+    return labels[codes]  # code -1 (a missing cell) takes the trailing ""
 
 
 def _found(value) -> str:

@@ -585,8 +585,8 @@ def test_works_unclosed_quote_names_its_line(tmp_path):
 
 # ----------------------------------------------------------------------------- through a real terminal process
 
-SUBPROCESS_SAMPLE = ["yaml-tab-indent", "alias-bomb", "python-object-apply-tag", "grouping-strays", "runs-latin1",
-                     "score-nan", "parquet-corrupt", "gz-empty", "item-missing-breaks-pairing", "case-not-utf8"]
+SUBPROCESS_SAMPLE = ["alias-bomb", "python-object-apply-tag", "grouping-strays", "runs-latin1", "parquet-corrupt",
+                     "item-missing-breaks-pairing"]
 
 
 @pytest.mark.parametrize("broken", [b for b in CORPUS if b.id in SUBPROCESS_SAMPLE], ids=lambda b: b.id)
@@ -600,3 +600,23 @@ def test_broken_input_in_a_subprocess_has_no_traceback(broken: Broken, tmp_path,
     check_failure(process.returncode, output, broken, out)
     assert process.stdout == "", "nothing but errors is printed, and errors go to stderr"
     assert "invalid input" in process.stderr
+
+
+ZERO_GAME = {
+    "works.csv": "id\np0\np1\n",
+    "runs.csv": "run,seed,removed,benchmark,score\na,1,,b,0.5\nb,1,player:p0,b,0.5\nc,1,player:p1,b,0.5\nd,1,player:*,b,0.5\n",
+    "case.yaml": "matter: {title: Zero, date: 2025-01-31}\nworks: works.csv\ngroupings:\n  player: {by: id}\n"
+                 "evidence: {runs: runs.csv}\nanalysis:\n  methods: [loo, shapley]\n  bootstrap: {resamples: 50}\n",
+}
+
+
+@pytest.mark.xfail(strict=True, reason="analysis.py _ratio_interval: when v(N) - v(empty) is 0 the shares are 0/0 and "
+                                       "numpy's 'All-NaN slice' / 'invalid value' RuntimeWarnings reach the terminal")
+def test_a_game_worth_nothing_builds_without_runtime_warnings(tmp_path, expert_exe):
+    """Every configuration scores the same: values are 0, shares undefined; the build must stay quiet about numpy."""
+    for name, text in ZERO_GAME.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    process = subprocess.run([expert_exe, "build", str(tmp_path / "case.yaml"), "-o", str(tmp_path / "out"),
+                              "--format", "csv,json", "-q"], capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0, process.stderr
+    assert "RuntimeWarning" not in process.stderr, process.stderr

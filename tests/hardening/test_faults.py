@@ -132,8 +132,6 @@ def test_a_build_after_a_killed_one_succeeds(previous_demo_build, tmp_path, expe
 
 
 @pytest.mark.parametrize("failure", ["crash", "oserror"])
-@pytest.mark.xfail(strict=True, reason="build.py _write_atomically renames files one by one: a crash or error after the "
-                                       "first rename leaves a mix of new and earlier outputs (not atomic as a set)")
 def test_a_failure_between_renames_leaves_old_or_new_outputs_not_a_mix(failure, small_case, tmp_path, monkeypatch):
     out = tmp_path / "out"
     args = ["build", str(small_case), "-o", str(out), "--format", "csv,json", "-q"]
