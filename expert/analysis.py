@@ -279,12 +279,20 @@ def _per_benchmark(boot: UtilityBootstrap):
 
 
 def _ratio_interval(numerator_point, numerator_reps, denominator_point, denominator_reps, confidence):
+    """Point ratio and percentile interval; NaN where the denominator is zero (a share of nothing is undefined)."""
     alpha = 1 - confidence
     with np.errstate(divide="ignore", invalid="ignore"):
-        point = numerator_point / denominator_point
-        ratios = numerator_reps / denominator_reps
-    low = np.nanquantile(ratios, alpha / 2, axis=-1) if ratios.shape[-1] > 1 else point
-    high = np.nanquantile(ratios, 1 - alpha / 2, axis=-1) if ratios.shape[-1] > 1 else point
+        point = np.where(denominator_point != 0, numerator_point / denominator_point, np.nan)
+        ratios = np.where(denominator_reps != 0, numerator_reps / denominator_reps, np.nan)
+    ratios = np.where(np.isfinite(ratios), ratios, np.nan)
+    if ratios.shape[-1] < 2:
+        return point, point, point
+    defined = ~np.all(np.isnan(ratios), axis=-1)
+    low = np.full(ratios.shape[:-1], np.nan)
+    high = np.full(ratios.shape[:-1], np.nan)
+    if np.any(defined):
+        low[defined] = np.nanquantile(ratios[defined], alpha / 2, axis=-1)
+        high[defined] = np.nanquantile(ratios[defined], 1 - alpha / 2, axis=-1)
     return point, low, high
 
 

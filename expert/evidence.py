@@ -233,7 +233,7 @@ def read_runs(case: Case, path: Path | None = None, extra: pd.DataFrame | None =
     key_ids: dict[tuple, int] = {}
     config_of_removed = np.array([key_ids.setdefault(key, len(key_ids)) for key in removed_keys], dtype=np.int64)
     for column, codes, labels in (("seed", seed_codes, seed_ids), ("removed", removed_codes, removed_uniques)):
-        pairs = pd.DataFrame({"run": run_codes, "value": codes}).drop_duplicates()
+        pairs = _distinct_pairs(run_codes, codes)
         if column == "removed":
             pairs["value"] = config_of_removed[pairs["value"].to_numpy()]
             pairs = pairs.drop_duplicates()
@@ -263,7 +263,7 @@ def read_runs(case: Case, path: Path | None = None, extra: pd.DataFrame | None =
     bench_codes, bench_names = pd.factorize(text["benchmark"], sort=True)
     item_text = text["item"] if has_items else np.full(n_rows, "(whole benchmark)", dtype=object)
     key = pd.DataFrame({"run": run_codes, "benchmark": bench_codes, "item": pd.factorize(item_text)[0]})
-    duplicated = np.flatnonzero(key.duplicated(keep="first").to_numpy())
+    duplicated = np.flatnonzero(_duplicated(key))
     if len(duplicated):
         first_of = key.reset_index().groupby(["run", "benchmark", "item"], sort=False)["index"].transform("first").to_numpy()
         what = "(run, benchmark, item)" if has_items else "(run, benchmark)"
@@ -423,6 +423,32 @@ def _read_frame(path: Path):
         raise EvidenceError(f"{name}: (file): expected a readable run table, found {error.strerror}") from None
 
 
+def _combined_key(frame: pd.DataFrame) -> np.ndarray | None:
+    """One int64 per row that is equal exactly when the rows' non-negative integer codes are, or None on overflow."""
+    widths = [int(frame[column].max()) + 1 if len(frame) else 1 for column in frame.columns]
+    if float(np.prod([float(w) for w in widths])) >= 2.0**62:
+        return None
+    key = np.zeros(len(frame), dtype=np.int64)
+    for column, width in zip(frame.columns, widths):
+        key = key * width + frame[column].to_numpy(dtype=np.int64)
+    return key
+
+
+def _duplicated(frame: pd.DataFrame) -> np.ndarray:
+    """``frame.duplicated(keep="first")`` for integer-code columns, through one int64 key when it fits (faster)."""
+    key = _combined_key(frame)
+    if key is None:
+        return frame.duplicated(keep="first").to_numpy()
+    return pd.Series(key).duplicated(keep="first").to_numpy()
+
+
+def _distinct_pairs(run_codes: np.ndarray, codes: np.ndarray) -> pd.DataFrame:
+    """The distinct (run, value) code pairs in order of first appearance (``drop_duplicates``, faster)."""
+    frame = pd.DataFrame({"run": run_codes, "value": codes})
+    keep = ~_duplicated(frame)
+    return frame[keep].reset_index(drop=True)
+
+
 def _parser_error_line(error: Exception) -> int:
     """The 1-based line a pandas ParserError points at ("line 9" is 1-based, "row 8" counts from the header as 0)."""
     match = re.search(r"\b(line|row) (\d+)", str(error))
@@ -438,7 +464,11 @@ def _as_text(column: pd.Series) -> np.ndarray:
     objects: at 15 million rows, converting every cell made 15 million Python strings per
     column (tens of seconds and several GB; bench/bench_scale.py).
     """
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    try:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    except TypeError:  # unhashable cells (a Parquet list column): convert each cell
+        values = column.astype(object).where(column.notna(), "")
+        return np.array([str(value).strip() for value in values], dtype=object)
     labels = np.array([str(value).strip() for value in uniques] + [""], dtype=object)
     return labels[codes]  # code -1 (a missing cell) takes the trailing ""
 

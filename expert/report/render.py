@@ -82,7 +82,10 @@ def format_interval(row: dict, decimals: int = 3) -> str:
 
 
 def format_percent(value, decimals: int = 1) -> str:
-    return "n/a" if value is None else f"{value * 100:.{decimals}f}%"
+    """A fraction as a percentage; 'n/a' for missing or undefined values."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value * 100:.{decimals}f}%"
 
 
 def format_count(value) -> str:
