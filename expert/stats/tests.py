@@ -22,6 +22,8 @@ from enum import StrEnum
 import numpy as np
 from scipy import special, stats
 
+from .power import _probability_iv
+
 __all__ = [
     "Classification",
     "EquivalenceResult",
@@ -42,14 +44,6 @@ __all__ = [
 # ----------------------------------------------------------------------------- helpers
 
 
-def _probability_iv(name: str, value) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a number in (0, 1), got {value!r}.") from None
-    if not 0.0 < number < 1.0:
-        raise ValueError(f"`{name}` must be a number in (0, 1), got {value!r}.")
-    return number
 
 
 def _estimate_iv(estimate, std_error, df):
