@@ -298,7 +298,6 @@ def _ratio_interval(numerator_point, numerator_reps, denominator_point, denomina
 
 def _shares(valued: Valuation, table: pd.DataFrame, boot, full: int, empty: int, runs, confidence):
     """Each value as a share of the total value v(N) - v(empty), with percentile intervals per replicate."""
-    n_rows = len(valued)
     contrast = np.zeros(boot.utilities.shape[1])
     contrast[full], contrast[empty] = 1.0, -1.0
     shares, totals = [], []

@@ -88,7 +88,6 @@ def plan(case: Case, runs: RunTable | None, *, target: float | None = None, seed
     if n_seeds is None:
         n_seeds = int(np.median(runs.seeds_per_configuration)) if runs is not None else 5
     present_sets = {c.removed for c in runs.configurations} if runs is not None else set()
-    everything = frozenset(range(len(case.works)))
     needed: dict[frozenset, dict] = {}
     requirements = []
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from .analysis import MACRO, Analysis
 from .stats import (benjamini_hochberg, benjamini_yekutieli, certified_margin, classify, hierarchical_gate, holm,
@@ -167,8 +166,6 @@ def _ranks(analysis: Analysis, alpha: float) -> dict:
         weights = valued.weights[selected]
         estimate = weights @ point
         replicates = weights @ macro
-        mde = loo.set_index("group").loc[list(rows["group"].iloc[selected]), "mde"].to_numpy(float) \
-            if grouping.name in set(loo["grouping"]) else None
         mde = loo[loo["grouping"] == grouping.name].set_index("group").loc[list(rows["group"].iloc[selected]), "mde"].to_numpy(float)
         stability = rank_stability(replicates, estimate, confidence=1 - alpha, top_k=min(5, len(selected)), mde=mde,
                                    kendall=len(selected) <= 300)
@@ -183,18 +180,12 @@ def _ranks(analysis: Analysis, alpha: float) -> dict:
     return result
 
 
-def _noise_components(analysis: Analysis):
-    """Per benchmark (and macro): seed SD of the full model, paired item SD, items."""
-    noise = analysis.noise.set_index("benchmark")
-    return noise
-
-
 def _power(analysis: Analysis, alpha: float) -> dict:
     power = analysis.case.analysis.power
     result = {}
     if not analysis.runs.has_items:
         return result
-    noise = _noise_components(analysis)
+    noise = analysis.noise.set_index("benchmark")
     for benchmark in analysis.runs.benchmarks:
         row = noise.loc[benchmark]
         if not (np.isfinite(row["seed_sd"]) and np.isfinite(row["item_sd"])):

@@ -319,8 +319,6 @@ def _method_table(scaled: pd.DataFrame, grouping, top_rows: int) -> dict:
     if len(methods) < 2:
         return {"columns": [], "rows": [], "assumption": ""}
     order = macro[macro["method"] == methods[0]].sort_values(["estimate", "group"], ascending=[False, True])
-    if "loo" not in methods:
-        order = macro[macro["method"] == methods[0]].sort_values("estimate", ascending=False)
     groups = list(order["group"])[:top_rows]
     rows = []
     for group in groups:

@@ -10,7 +10,7 @@ template typo cannot silently print nothing.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, fields
+from dataclasses import fields
 from importlib import resources
 from pathlib import Path
 
