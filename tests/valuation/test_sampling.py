@@ -49,7 +49,7 @@ def test_msr_banzhaf_covers_the_planted_values(tmp_path):
     analysis = _case(tmp_path, "msr", 80, noise=0.01)
     values = analysis.values("banzhaf")
     assert np.all((values["ci_low"] <= WEIGHTS) & (WEIGHTS <= values["ci_high"]))
-    assert (values["std_error"] > values["std_error"].min() * 0).all()
+    assert (values["std_error"] > 0).all()  # sampling variance is part of every SE
     unavailable = {(u.grouping, u.method) for u in analysis.unavailable}
     assert ("work", "shapley") in unavailable  # an MSR design does not estimate Shapley values
 
