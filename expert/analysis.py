@@ -167,7 +167,8 @@ def analyse(case: Case, runs: RunTable, progress=None) -> Analysis:
     settings = case.analysis.bootstrap
     say(f"crossed bootstrap: {settings.resamples} replicates x {n_configs} configurations x "
         f"{len(runs.seeds)} seeds x {sum(len(items) for items in runs.items)} items")
-    boot = crossed_bootstrap(runs.scores, runs.seed_mask, settings.resamples, settings.seed)
+    boot = crossed_bootstrap(runs.scores, runs.seed_mask, settings.resamples, settings.seed,
+                             clusters=runs.clusters or None)
     say("intervals and minimum detectable effects")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateIntervalWarning)

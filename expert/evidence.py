@@ -25,7 +25,7 @@ from .errors import EvidenceError
 __all__ = ["Configuration", "RunTable", "read_runs", "REQUIRED_COLUMNS"]
 
 REQUIRED_COLUMNS = ("run", "seed", "removed", "benchmark", "score")
-OPTIONAL_COLUMNS = ("item",)
+OPTIONAL_COLUMNS = ("item", "cluster")
 MAX_LISTED = 20  # problems of one kind listed before "... and N more"
 
 
@@ -91,6 +91,9 @@ class RunTable:
         Rows read.
     unused_columns : tuple of str
         Columns present in the file and not used by the analysis.
+    clusters : tuple of (ndarray of int or None)
+        Per benchmark, the cluster of each item (items sharing a passage) when the table has a
+        ``cluster`` column; clusters, not items, are then resampled (METHODS B1-B2).
     """
 
     source: Path
@@ -104,6 +107,11 @@ class RunTable:
     has_items: bool
     n_rows: int
     unused_columns: tuple[str, ...] = ()
+    clusters: tuple = ()
+
+    @property
+    def has_clusters(self) -> bool:
+        return any(c is not None for c in self.clusters)
 
     @property
     def n_configurations(self) -> int:
@@ -186,6 +194,10 @@ def read_runs(case: Case, path: Path | None = None, extra: pd.DataFrame | None =
         raise EvidenceError(f"{name}{first_row_at}: (rows): expected at least one run row, found none")
     unused = tuple(column for column in columns if column not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
     has_items = "item" in columns
+    has_clusters = "cluster" in columns
+    if has_clusters and not has_items:
+        raise EvidenceError(f"{name}{header_at}: cluster: expected an `item` column beside `cluster` (clusters group "
+                            f"benchmark items), found none")
     n_rows = len(frame)
 
     def listed(rows: np.ndarray, column: str, expected: str, found) -> None:
@@ -196,7 +208,8 @@ def read_runs(case: Case, path: Path | None = None, extra: pd.DataFrame | None =
             problems.append(f"{name}:{row_label(row)}: {column}: expected {expected}, found {found(row)}")
 
     text = {}
-    for column in ("run", "seed", "removed", "benchmark") + (("item",) if has_items else ()):
+    for column in ("run", "seed", "removed", "benchmark") + (("item",) if has_items else ()) + (
+            ("cluster",) if has_clusters else ()):
         values = _as_text(frame[column])
         text[column] = values
         if column != "removed":
@@ -309,6 +322,7 @@ def read_runs(case: Case, path: Path | None = None, extra: pd.DataFrame | None =
     row_seed = run_seed_pos[run_codes]
     scores: list[np.ndarray] = []
     items: list[tuple[str, ...]] = []
+    clusters: list[np.ndarray | None] = []
     for b, benchmark in enumerate(bench_names):
         in_bench = bench_codes == b
         bench_runs = np.unique(run_codes[in_bench])
@@ -348,6 +362,23 @@ def read_runs(case: Case, path: Path | None = None, extra: pd.DataFrame | None =
         array[row_config[in_bench], row_seed[in_bench], item_position[item_codes]] = score[in_bench]
         scores.append(array)
         items.append(tuple(np.asarray(item_ids, dtype=str)[item_order].tolist()))
+        if has_clusters:
+            rows_here = np.flatnonzero(in_bench)
+            pairs = pd.DataFrame({"item": item_position[item_codes], "cluster": text["cluster"][in_bench],
+                                  "row": rows_here}).drop_duplicates(["item", "cluster"])
+            conflicted = pairs[pairs["item"].duplicated(keep=False)].drop_duplicates("item", keep="last")
+            for count, (_, row) in enumerate(conflicted.iterrows()):
+                if count == MAX_LISTED:
+                    problems.append(f"{name}: cluster: ... and {len(conflicted) - MAX_LISTED} more items in two clusters")
+                    break
+                item = str(np.asarray(item_ids, dtype=str)[item_order][int(row["item"])])
+                problems.append(f"{name}:{row_label(int(row['row']))}: cluster: expected one cluster per item, found "
+                                f"item {item!r} of benchmark {benchmark!r} in clusters {row['cluster']!r} and another")
+            first = pairs.drop_duplicates("item").sort_values("item")
+            codes, _ = pd.factorize(first["cluster"].to_numpy(), sort=True)
+            clusters.append(codes.astype(np.int64))
+        else:
+            clusters.append(None)
     if problems:
         raise EvidenceError(problems)
 
@@ -370,6 +401,7 @@ def read_runs(case: Case, path: Path | None = None, extra: pd.DataFrame | None =
         has_items=has_items,
         n_rows=n_rows,
         unused_columns=unused,
+        clusters=tuple(clusters),
     )
 
 

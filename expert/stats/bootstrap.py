@@ -67,6 +67,8 @@ class UtilityBootstrap:
     n_resamples : int
     seed : int
         The seed of the generator the replicates came from.
+    clusters : tuple of (ndarray or None)
+        Per benchmark, the cluster of each item when clusters were resampled.
     """
 
     utilities: np.ndarray
@@ -77,6 +79,7 @@ class UtilityBootstrap:
     matched: bool
     n_resamples: int
     seed: int
+    clusters: tuple = ()
 
     @property
     def n_benchmarks(self) -> int:
@@ -102,7 +105,7 @@ def _counts(indices: np.ndarray, size: int) -> np.ndarray:
     return np.bincount((indices + offsets).ravel(), minlength=rows * size).reshape(rows, size).astype(np.float64)
 
 
-def crossed_bootstrap(scores, seed_mask: np.ndarray, n_resamples: int, seed: int) -> UtilityBootstrap:
+def crossed_bootstrap(scores, seed_mask: np.ndarray, n_resamples: int, seed: int, clusters=None) -> UtilityBootstrap:
     """Resample items and seeds once per replicate, shared by every configuration.
 
     Parameters
@@ -117,6 +120,10 @@ def crossed_bootstrap(scores, seed_mask: np.ndarray, n_resamples: int, seed: int
         Number of bootstrap replicates B.
     seed : int
         Seed of the ``numpy.random.Generator`` (recorded in the result).
+    clusters : sequence of (ndarray of int or None), optional
+        Per benchmark, the cluster of each item. Where given, clusters are resampled
+        instead of items (every item of a drawn cluster enters with the cluster's count)
+        and each replicate's mean is over the resampled items (METHODS B1-B2).
 
     Returns
     -------
@@ -138,6 +145,7 @@ def crossed_bootstrap(scores, seed_mask: np.ndarray, n_resamples: int, seed: int
     per_config = seed_mask.sum(axis=1).astype(np.float64)
     filled = [np.where(np.isnan(array), 0.0, array).reshape(n_configs * n_seeds, array.shape[2]) for array in scores]
     n_items = [array.shape[2] for array in scores]
+    clusters = list(clusters) if clusters is not None else [None] * len(scores)
 
     # NaN only where a seed was not run (then every item is NaN): a plain mean gives NaN there without
     # nanmean's "Mean of empty slice" warning
@@ -170,15 +178,24 @@ def crossed_bootstrap(scores, seed_mask: np.ndarray, n_resamples: int, seed: int
             seed_counts = np.bincount(flat[valid], minlength=size * n_configs * n_seeds).reshape(
                 size, n_configs, n_seeds).astype(np.float64)
         for k, (matrix, n) in enumerate(zip(filled, n_items)):
-            item_counts = _counts(rng.integers(0, n, size=(BLOCK, n))[:size], n)  # (b, n)
+            membership = clusters[k]
+            if membership is None:
+                item_counts = _counts(rng.integers(0, n, size=(BLOCK, n))[:size], n)  # (b, n)
+                drawn = np.full(size, float(n))
+            else:  # resample clusters; an item counts as often as its cluster was drawn
+                n_clusters = int(membership.max()) + 1
+                cluster_counts = _counts(rng.integers(0, n_clusters, size=(BLOCK, n_clusters))[:size], n_clusters)
+                item_counts = cluster_counts[:, membership]
+                drawn = item_counts.sum(axis=1)
             totals = (matrix @ item_counts.T).reshape(n_configs, n_seeds, size)
             if matched:
                 replicate = np.einsum("csb,bs->cb", totals, seed_counts)
             else:
                 replicate = np.einsum("csb,bcs->cb", totals, seed_counts)
-            replicates[k, :, start:start + size] = replicate / (per_config[:, None] * n)
+            replicates[k, :, start:start + size] = replicate / (per_config[:, None] * drawn[None, :])
     return UtilityBootstrap(utilities=utilities, replicates=replicates, seed_means=seed_means, item_means=item_means,
-                            seed_mask=seed_mask, matched=matched, n_resamples=n_resamples, seed=seed)
+                            seed_mask=seed_mask, matched=matched, n_resamples=n_resamples, seed=seed,
+                            clusters=tuple(clusters))
 
 
 @dataclass(frozen=True)
@@ -250,7 +267,7 @@ def summarise(weights, boot: UtilityBootstrap, confidence: float = 0.95, interva
 
     estimates = [weights @ boot.utilities[k] for k in range(n_bench)]
     # analytic components and jackknife samples per benchmark
-    seed_parts, item_parts, seed_jack, item_jack, seed_df = [], [], [], [], []
+    seed_parts, item_parts, seed_jack, item_jack, seed_df, item_df = [], [], [], [], [], []
     for k in range(n_bench):
         seed_part, df_seed, seed_values = _seed_component(weights, boot.seed_means[k], boot.seed_mask, boot.matched)
         seed_parts.append(seed_part)
@@ -258,15 +275,31 @@ def summarise(weights, boot: UtilityBootstrap, confidence: float = 0.95, interva
         seed_df.append(df_seed)
         d = weights @ boot.item_means[k]  # (V, n)
         n = d.shape[1]
-        item_parts.append(d.var(axis=1, ddof=1) / n if n > 1 else np.zeros(d.shape[0]))
-        item_jack.append((n * estimates[k][:, None] - d) / (n - 1) if n > 1 else None)
+        membership = boot.clusters[k] if k < len(boot.clusters) else None
+        if membership is None:
+            item_parts.append(d.var(axis=1, ddof=1) / n if n > 1 else np.zeros(d.shape[0]))
+            item_jack.append((n * estimates[k][:, None] - d) / (n - 1) if n > 1 else None)
+            item_df.append(n - 1)
+        else:
+            # clustered SE (Miller 2024): (1/n^2) sum_c (sum_{j in c} (d_j - mean d))^2; jackknife leaves a cluster out
+            n_clusters = int(membership.max()) + 1
+            centred = d - d.mean(axis=1, keepdims=True)
+            sums = np.zeros((d.shape[0], n_clusters))
+            np.add.at(sums.T, membership, centred.T)
+            item_parts.append((sums**2).sum(axis=1) / n**2 if n_clusters > 1 else np.zeros(d.shape[0]))
+            cluster_totals = np.zeros((d.shape[0], n_clusters))
+            np.add.at(cluster_totals.T, membership, d.T)
+            sizes = np.bincount(membership, minlength=n_clusters)
+            item_jack.append((n * estimates[k][:, None] - cluster_totals) / (n - sizes)[None, :]
+                             if n_clusters > 1 else None)
+            item_df.append(n_clusters - 1)
 
     summaries = []
     for k in range(n_bench + 1):
         if k < n_bench:
             estimate = estimates[k]
             replicates = weights @ boot.replicates[k]
-            components = [(seed_parts[k], seed_df[k]), (item_parts[k], boot.n_items[k] - 1)]
+            components = [(seed_parts[k], seed_df[k]), (item_parts[k], item_df[k])]
             samples = [sample for sample in (item_jack[k], seed_jack[k]) if sample is not None]
         else:
             estimate = np.mean(estimates, axis=0)
@@ -274,7 +307,7 @@ def summarise(weights, boot: UtilityBootstrap, confidence: float = 0.95, interva
             macro_seed = boot.seed_means.mean(axis=0)  # NaN where the seed was not run, as in every benchmark
             seed_part, df_seed, seed_values = _seed_component(weights, macro_seed, boot.seed_mask, boot.matched)
             components = [(seed_part, df_seed)] + [
-                (item_parts[j] / n_bench**2, boot.n_items[j] - 1) for j in range(n_bench)]
+                (item_parts[j] / n_bench**2, item_df[j]) for j in range(n_bench)]
             samples = [estimate[:, None] + (item_jack[j] - estimates[j][:, None]) / n_bench
                        for j in range(n_bench) if item_jack[j] is not None]
             if seed_values is not None:
