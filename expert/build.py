@@ -492,7 +492,7 @@ def analysis_to_json(analysis: Analysis, command_line: str, assessment=None) -> 
         "accounting": analysis.accounting.to_dict(orient="records"),
         "least_core": list(analysis.least_core),
         "significance": None if assessment is None else {
-            "equivalence_margin": assessment.margin, "alpha": assessment.alpha,
+            "equivalence_margin": assessment.margin, "alpha": assessment.alpha, "aa": assessment.aa,
             "tests": assessment.tests.to_dict(orient="records"),
             "power": assessment.power,
             "per_work": assessment.per_work.to_dict(orient="records"),

@@ -14,7 +14,10 @@ leave-one-out value of every group (macro average):
 - rank intervals and P(top-k) from the same bootstrap replicates;
 - a power grid per benchmark (seeds x items -> MDE), the item floor, and the
   seeds needed to detect one work when a group's effect is spread over its works;
-- the noise band (model based: +-z SE, no A/A runs are declared).
+- the A/A noise floor: every pair of full-model runs (same data, different seeds) is an
+  A/A comparison; their differences give an empirical null band, and the share of pairs
+  a paired-item test (which ignores seed variance) would call significant is the
+  false-positive rate of such an analysis.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import pandas as pd
 
 from .analysis import MACRO, Analysis
 from .stats import (benjamini_hochberg, benjamini_yekutieli, certified_margin, classify, hierarchical_gate, holm,
-                    per_work_scaling, power_grid, rank_stability, tost, two_sided_p)
+                    null_band, per_work_scaling, power_grid, rank_stability, tost, two_sided_p)
 
 __all__ = ["Assessment", "assess"]
 
@@ -57,6 +60,8 @@ class Assessment:
     power: dict = field(repr=False)
     per_work: pd.DataFrame = field(repr=False)
     alpha: float = 0.05
+    aa: dict = field(default_factory=dict, repr=False)
+    """A/A noise floor (macro average): n_pairs, band low/high, false positives of a paired-item test, rate."""
 
 
 def _margin(analysis: Analysis) -> float | None:
@@ -77,7 +82,31 @@ def assess(analysis: Analysis) -> Assessment:
     tests = _tests(loo, margin, alpha)
     tests = _multiple(case, tests, alpha)
     return Assessment(margin=margin, tests=tests, ranks=_ranks(analysis, alpha), power=_power(analysis, alpha),
-                      per_work=_per_work(analysis, alpha), alpha=alpha)
+                      per_work=_per_work(analysis, alpha), alpha=alpha, aa=_aa(analysis, alpha))
+
+
+def _aa(analysis: Analysis, alpha: float) -> dict:
+    """A/A pairs of full-model runs: empirical band and the false-positive rate of a paired-item test."""
+    runs = analysis.runs
+    full = runs.full
+    seeds = np.flatnonzero(runs.seed_mask[full])
+    if len(seeds) < 2:
+        return {}
+    differences, item_errors = [], []
+    for i, a in enumerate(seeds):
+        for b in seeds[i + 1:]:
+            diff, variance = 0.0, 0.0
+            for scores in runs.scores:
+                d = scores[full, a] - scores[full, b]  # paired by item
+                diff += d.mean()
+                variance += d.var(ddof=1) / d.size if d.size > 1 else 0.0
+            k = len(runs.scores)
+            differences.append(diff / k)
+            item_errors.append(np.sqrt(variance) / k)
+    band = null_band(np.array(differences), np.array(item_errors), confidence=1 - alpha)
+    return {"n_pairs": len(differences), "low": float(band.low), "high": float(band.high),
+            "n_false_positives": band.n_false_positives, "false_positive_rate": float(band.false_positive_rate),
+            "max_abs": float(np.max(np.abs(differences)))}
 
 
 def _tests(loo: pd.DataFrame, margin: float | None, alpha: float) -> pd.DataFrame:

@@ -566,8 +566,12 @@ def _significance(assessment, scale: float, top_rows: int) -> dict:
                                 "rank_high": int(r["rank_high"]), "p_top_k": float(r["p_top_k"])}
                                for _, r in table.iterrows()],
                       "n_hidden": int(max(0, len(item["table"]) - top_rows))})
+    aa = dict(assessment.aa)
+    for key in ("low", "high", "max_abs"):
+        if key in aa:
+            aa[key] = aa[key] * scale
     return {"margin": assessment.margin * scale if assessment.margin is not None else None,
-            "alpha": assessment.alpha, "classification": classification, "multiple": multiple, "power": power,
+            "aa": aa, "alpha": assessment.alpha, "classification": classification, "multiple": multiple, "power": power,
             "per_work": per_work, "ranks": ranks}
 
 
