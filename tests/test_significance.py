@@ -38,3 +38,31 @@ def test_classification_uses_the_margin(tmp_path, write_case, make_run_table):
     assert tests.loc[("sector", "S1"), "classification"] == "material"      # 0.15 >> margin 0.02
     assert tests.loc[("work", "a"), "classification"] in ("negligible", "detectable but trivial")  # 0.01 < 0.02
     assert set(tests["family"]) == {"primary", "screen (works)"}
+
+
+def test_wording_rules_on_the_generated_report(tmp_path):
+    """Never 'no value'; every 'not statistically' sentence carries the MDE; 'negligible' only after TOST."""
+    import re
+    from pathlib import Path
+
+    from expert.build import build
+
+    root = Path(__file__).resolve().parents[1]
+    result = build(root / "cases" / "demo" / "case.yaml", tmp_path, ["html"], resamples=99)
+    html = (tmp_path / "report.html").read_text()
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    import html as html_module
+
+    text = html_module.unescape(text)
+    case = result.analysis.case
+    for quoted in (case.matter.assignment, case.evidence.description):  # the case's own words are quoted, not written
+        text = text.replace(" ".join(quoted.split()), "")
+    assert "no value" not in text.lower()
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        if "are not statistically" in sentence or "is not statistically" in sentence:
+            assert "minimum detectable effect" in sentence, sentence
+    from expert.significance import assess
+
+    tests = assess(result.analysis).tests
+    negligible = tests[tests["classification"].isin(["negligible", "detectable but trivial"])]
+    assert negligible["equivalent"].all()

@@ -490,8 +490,8 @@ def _opinions(scaled, case, runs, unit, confidence, gaps, significance=None) -> 
                     "the evidence has no replication, so its noise cannot be measured")
         opinions.append(
             f"Of {len(rows)} single {grouping.name}s removed one at a time, {not_significant} are not statistically "
-            f"distinguishable from zero, and {mde_text}. That is a statement about the experiment's power, not a finding "
-            f"that the {grouping.name}s have no value: the largest single-{grouping.name} estimate is "
+            f"distinguishable from zero, and {mde_text}. That is a statement about the experiment's power, not a "
+            f"measurement of what the {grouping.name}s are worth: the largest single-{grouping.name} estimate is "
             f"{_fmt(top['estimate'])} {short_unit}, {level} CI {_ci(_interval(top))}."
         )
     if gaps:
