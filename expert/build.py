@@ -260,13 +260,21 @@ def build(case_path: str | Path, out_dir: str | Path, formats: list[str] | None 
 
         say("charts")
         scale, unit = _scale_unit(analysis)
-        charts = make_charts(analysis, scale, unit, case.report.top_rows)
+        allocations = tornado = None
+        if case.scenarios:  # allocated once; the charts and the report context share them
+            from .scenarios import Allocation, allocate_all, sensitivity
+
+            allocations = allocate_all(analysis)
+            first = next((name for name, result in allocations.items() if isinstance(result, Allocation)), None)
+            tornado = sensitivity(analysis, first) if first is not None else None
+        charts = make_charts(analysis, scale, unit, case.report.top_rows, allocations, tornado)
         lap("charts")
         for name, svg in charts.items():
             outputs[f"figures/{name}"] = svg
         template_dir = case.resolve(case.report.template_dir) if case.report.template_dir else None
         context = make_context(analysis, command_line,
-                               {name.removesuffix(".svg"): f"figures/{name}" for name in charts}, assessment)
+                               {name.removesuffix(".svg"): f"figures/{name}" for name in charts}, assessment,
+                               allocations)
         say("rendering HTML")
         html = render_html(context, template_dir)
         assets = template_assets(template_dir)

@@ -24,6 +24,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._files import sha256_of
 from ._yaml import LocatedYaml, format_path, load_yaml
 from .errors import CaseError
 from .experiment.spec import ExperimentSpec, check_experiment
@@ -317,15 +318,6 @@ class Case:
     def resolve(self, relative: str) -> Path:
         """A path named in the case, relative to the case file."""
         return (self.directory / relative).resolve()
-
-
-def sha256_of(path: Path) -> str:
-    """SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_case(path: str | Path, require_runs: bool = True, allow_outside_paths: bool = False) -> Case:

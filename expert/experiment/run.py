@@ -52,6 +52,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from .._files import sha256_of
 from ..errors import CaseError, InputError
 from . import ngram
 from .spec import ExperimentSpec, _groups_of, benchmark_names, check_experiment, expand_benchmark_texts
@@ -223,8 +224,8 @@ def _resolve_inputs(case_dir: Path, works: pd.DataFrame, groupings: dict, spec: 
     work_ids = tuple(str(work) for work in works["id"])
     work_files = tuple((case_dir / str(relative).strip()).resolve() for relative in works[spec.text_column])
     bench_files, _ = expand_benchmark_texts(case_dir, spec)
-    work_hashes = tuple(_sha256_file(path) for path in work_files)
-    bench_hashes = tuple(_sha256_file(path) for path in bench_files)
+    work_hashes = tuple(sha256_of(path) for path in work_files)
+    bench_hashes = tuple(sha256_of(path) for path in bench_files)
     configurations = plan_configurations(work_ids, groupings, spec)
 
     stems = [_strip_suffixes(path.name) for path in bench_files]
@@ -277,14 +278,6 @@ def _relative(path: Path, base: Path) -> str:
         return path.relative_to(base).as_posix()
     except ValueError:
         return path.as_posix()
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _sha256_json(value) -> str:

@@ -35,7 +35,8 @@ COLORS = ["#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6", "#7f
 MAX_FOREST_ROWS = 30
 
 
-def make_charts(analysis: Analysis, scale: float, unit: str, top_rows: int) -> dict[str, bytes]:
+def make_charts(analysis: Analysis, scale: float, unit: str, top_rows: int, allocations: dict | None = None,
+                sensitivity_table=None) -> dict[str, bytes]:
     """Draw every chart of the report.
 
     Returns
@@ -66,14 +67,14 @@ def make_charts(analysis: Analysis, scale: float, unit: str, top_rows: int) -> d
         if owen is not None:
             charts["owen.svg"] = owen
         if analysis.case.scenarios:
-            charts.update(_scenario_charts(plt, analysis))
+            charts.update(_scenario_charts(plt, analysis, allocations, sensitivity_table))
     return charts
 
 
-def _scenario_charts(plt, analysis: Analysis) -> dict:
+def _scenario_charts(plt, analysis: Analysis, allocations=None, tornado=None) -> dict:
     from ..scenarios import Allocation, allocate_all, comparison, sensitivity
 
-    allocations = allocate_all(analysis)
+    allocations = allocations if allocations is not None else allocate_all(analysis)
     available = [name for name, result in allocations.items() if isinstance(result, Allocation)]
     if not available:
         return {}
@@ -98,7 +99,7 @@ def _scenario_charts(plt, analysis: Analysis) -> dict:
     axes.set_title("Largest claimants under each scenario", loc="left")
     axes.legend(loc="lower right", fontsize=6.5)
     charts["scenarios.svg"] = _save(plt, figure)
-    tornado = sensitivity(analysis, available[0])
+    tornado = tornado if tornado is not None else sensitivity(analysis, available[0])
     if len(tornado):
         figure, axes = plt.subplots(figsize=(6.5, 0.9 + 0.3 * len(tornado)))
         base = tornado["base"].iloc[0] / 1e6

@@ -121,7 +121,8 @@ def _interval(row) -> dict:
             "interval": str(row["interval"]), "significant": bool(row["significant"])}
 
 
-def make_context(analysis: Analysis, command_line: str, charts: dict[str, str], assessment=None) -> ReportContext:
+def make_context(analysis: Analysis, command_line: str, charts: dict[str, str], assessment=None,
+                 allocations: dict | None = None) -> ReportContext:
     """Build the report context from an analysis.
 
     Parameters
@@ -209,7 +210,7 @@ def make_context(analysis: Analysis, command_line: str, charts: dict[str, str], 
     correlations = _rank_correlations(scaled, case)
     if correlations:
         exhibit("ranks", "Rank correlation (Spearman) between value notions", "table")
-    scenarios = _scenario_context(analysis, case.report.top_rows)
+    scenarios = _scenario_context(analysis, case.report.top_rows, allocations)
     if scenarios["available"]:
         exhibit("scenarios", "Counsel's scenarios: what each claimant receives under each bargaining structure",
                 "table+chart")
@@ -392,13 +393,13 @@ def _rank_correlations(scaled: pd.DataFrame, case) -> list:
     return result
 
 
-def _scenario_context(analysis: Analysis, top_rows: int) -> dict:
+def _scenario_context(analysis: Analysis, top_rows: int, allocations: dict | None = None) -> dict:
     from ..scenarios import Allocation, allocate_all, comparison
 
     empty = {"available": [], "unavailable": [], "rows": [], "n_hidden": 0, "currency": ""}
     if not analysis.case.scenarios:
         return empty
-    allocations = allocate_all(analysis)
+    allocations = allocations if allocations is not None else allocate_all(analysis)
     available = [name for name, result in allocations.items() if isinstance(result, Allocation)]
     unavailable = [{"name": name, "reason": result.reason} for name, result in allocations.items()
                    if not isinstance(result, Allocation)]
